@@ -1,0 +1,1 @@
+"""Runnable examples that accompany the gateway (not part of the installed package)."""

@@ -1,0 +1,341 @@
+"""Compile a mapping file into a :class:`~gateway.plan.MappingPlan`, reporting every problem.
+
+This is the one place where YAML becomes runnable objects: every template and JMESPath
+expression is compiled here, every cross-reference (step names, operations, declared secrets)
+is checked here, and each problem becomes a diagnostic at the YAML line the user edits.
+``serve`` and ``lint`` both go through it, so lint can never pass what serve rejects.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from types import MappingProxyType
+from typing import Any, Callable
+
+import jmespath
+import jmespath.exceptions
+import jmespath.functions
+import msgspec
+
+from .config import model
+from .config.reader import FileContext
+from .config.yamlpos import KeyPath, format_path
+from .contract import OPERATIONS
+from .plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
+from .templating import (
+    CONTEXT_NAMES,
+    XML_ENV,
+    Const,
+    DictValue,
+    ListValue,
+    TemplateCompileError,
+    Value,
+    Where,
+    compile_string,
+    referenced_names,
+)
+
+_JMES_FUNCTIONS = frozenset(jmespath.functions.Functions.FUNCTION_TABLE)  # type: ignore[attr-defined]
+_STATUS_CLASS = re.compile(r"^[1-5]xx$")
+_RESERVED_EXTRACT = {"response"}
+
+
+def compile_mapping(ctx: FileContext) -> MappingPlan | None:
+    from .config.reader import convert
+
+    raw = convert(ctx, model.MappingFile, hint="a mapping needs at least `base_url` and `operations`")
+    if raw is None:
+        return None
+    c = _Compiler(ctx)
+    return c.mapping(raw)
+
+
+class _Compiler:
+    def __init__(self, ctx: FileContext) -> None:
+        self.ctx = ctx
+        self.file = ctx.file
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def where(self, path: KeyPath) -> Where:
+        line, col = self.ctx.located.position(path)
+        return Where(self.file, format_path(path), line, col)
+
+    def value(self, raw: Any, path: KeyPath, *, names: tuple[str, ...] = CONTEXT_NAMES,
+              native: bool = True, env: Any = None) -> Value:
+        """Compile a YAML value whose string leaves may be templates."""
+        if isinstance(raw, str):
+            kwargs = {"env": env} if env is not None else {}
+            try:
+                compiled = compile_string(raw, self.where(path), native=native, **kwargs)
+            except TemplateCompileError as exc:
+                self.ctx.report(path, exc.code, f"template error: {exc.message}", line_offset=exc.line)
+                return Const(None)
+            if compiled.has_templates:
+                self._check_names(raw, path, names)
+            return compiled
+        if isinstance(raw, dict):
+            items = tuple((str(k), self.value(v, path + (k,), names=names, native=native, env=env)) for k, v in raw.items())
+            if all(not v.has_templates for _, v in items):
+                return Const({k: v.render({}) for k, v in items})
+            return DictValue(items)
+        if isinstance(raw, list):
+            values = tuple(self.value(v, path + (i,), names=names, native=native, env=env) for i, v in enumerate(raw))
+            if all(not v.has_templates for v in values):
+                return Const([v.render({}) for v in values])
+            return ListValue(values)
+        return Const(raw)
+
+    def _check_names(self, source: str, path: KeyPath, names: tuple[str, ...]) -> None:
+        try:
+            used = referenced_names(source)
+        except Exception:  # syntax errors were reported by compile_string already
+            return
+        for name in sorted(used - set(names) - {"range", "dict"}):
+            hint = difflib.get_close_matches(name, names, n=1)
+            tail = f"; did you mean `{hint[0]}`?" if hint else f"; a template here can read: {', '.join(names)}"
+            self.ctx.report(path, "GW012", f"template reads `{name}`, which does not exist{tail}")
+
+    def jmes(self, expr: str, path: KeyPath) -> Any:
+        try:
+            compiled = jmespath.compile(expr)
+        except jmespath.exceptions.ParseError as exc:
+            col = getattr(exc, "lex_position", None)
+            where = f" at character {col + 1}" if isinstance(col, int) else ""
+            self.ctx.report(path, "GW020", f"JMESPath syntax error{where}: {exc.msg if hasattr(exc, 'msg') else exc}")
+            return None
+        except jmespath.exceptions.JMESPathError as exc:
+            self.ctx.report(path, "GW020", f"JMESPath error: {exc}")
+            return None
+        for name in _function_names(compiled.parsed):
+            if name not in _JMES_FUNCTIONS:
+                hint = difflib.get_close_matches(name, sorted(_JMES_FUNCTIONS), n=1)
+                tail = f"; did you mean `{hint[0]}`?" if hint else ""
+                self.ctx.report(path, "GW021", f"JMESPath function `{name}()` does not exist{tail}")
+                return None
+        return compiled
+
+    # -- mapping ---------------------------------------------------------------------------
+
+    def mapping(self, raw: model.MappingFile) -> MappingPlan | None:
+        before = len(self.ctx.diagnostics)
+        declared_secrets = tuple(raw.secrets)
+        for ref_path, secret in _auth_secret_refs(raw.auth):
+            if secret not in declared_secrets:
+                self.ctx.report(("auth",) + ref_path, "GW042",
+                                f"auth uses secret `{secret}`, which the mapping does not declare; add it to `secrets:`")
+        base_url = self.value(raw.base_url, ("base_url",), names=("vars",), native=False)
+        headers = self.value(raw.headers, ("headers",))
+        errors = self.rules(raw.errors, ("errors",))
+        operations: dict[str, OperationPlan] = {}
+        for name, spec in raw.operations.items():
+            path = ("operations", name)
+            if name not in OPERATIONS:
+                hint = difflib.get_close_matches(name, list(OPERATIONS), n=1)
+                tail = f"did you mean `{hint[0]}`?" if hint else f"NewStore's operations are: {', '.join(OPERATIONS)}"
+                self.ctx.report(path, "GW030", f"unknown operation `{name}`; {tail}")
+                continue
+            op = self.operation(name, spec, path)
+            if op is not None:
+                operations[name] = op
+        for name in OPERATIONS:
+            if name not in raw.operations:
+                self.ctx.report(("operations",), "GW033",
+                                f"operation `{name}` is neither mapped nor declared `unsupported`; "
+                                "NewStore will get a 400 `unsupported_operation` for it",
+                                severity="warning")
+        if any(d.severity == "error" for d in self.ctx.diagnostics[before:]):
+            return None
+        return MappingPlan(
+            file=self.file,
+            base_url=base_url,
+            headers=headers,
+            timeout=raw.timeout,
+            auth_spec=raw.auth,
+            errors=errors,
+            operations=MappingProxyType(operations),
+            declared_vars=MappingProxyType(dict(raw.vars)),
+            declared_secrets=declared_secrets,
+        )
+
+    def operation(self, name: str, spec: model.OperationSpec, path: KeyPath) -> OperationPlan | None:
+        if spec.unsupported is not None and (spec.steps or spec.response is not None):
+            self.ctx.report(path, "GW033", f"operation `{name}` is declared `unsupported` but also has steps or a response; keep one")
+            return None
+        if spec.unsupported is None and not spec.steps:
+            self.ctx.report(path, "GW033", f"operation `{name}` has no `steps`; map it or declare it `unsupported: <reason>`")
+            return None
+        if spec.unsupported is not None:
+            return OperationPlan(name, self.where(path), spec.unsupported, (), (), Const(None))
+        steps: list[StepPlan] = []
+        seen: set[str] = set()
+        for i, step in enumerate(spec.steps):
+            step_path = path + ("steps", i)
+            if step.name in seen:
+                self.ctx.report(step_path + ("name",), "GW031", f"step name `{step.name}` is used twice in `{name}`")
+            seen.add(step.name)
+            compiled = self.step(step, step_path)
+            if compiled is not None:
+                steps.append(compiled)
+        if spec.response is None and OPERATIONS[name].required:
+            self.ctx.report(path, "GW032", f"operation `{name}` has no `response`; NewStore requires {', '.join(OPERATIONS[name].required)}")
+        else:
+            self._check_response_shape(name, spec.response, path + ("response",))
+        response = self.value(spec.response if spec.response is not None else {}, path + ("response",))
+        return OperationPlan(name, self.where(path), None, tuple(steps), self.rules(spec.errors, path + ("errors",)), response)
+
+    def _check_response_shape(self, op: str, raw: Any, path: KeyPath) -> None:
+        if not isinstance(raw, dict):
+            return  # a whole-response template; checked when it renders
+        for required in OPERATIONS[op].required:
+            node: Any = raw
+            for part in required.split("."):
+                if isinstance(node, dict) and part in node:
+                    node = node[part]
+                elif isinstance(node, dict):
+                    self.ctx.report(path, "GW032", f"the `{op}` response lacks `{required}`, which NewStore requires")
+                    break
+                else:
+                    break  # a template produces this part; checked when it renders
+        _check_fields(self.ctx, OPERATIONS[op].response_type, raw, path, op)
+
+    def step(self, step: model.Step, path: KeyPath) -> StepPlan | None:
+        req = step.request
+        rpath = path + ("request",)
+        if (req.path is None) == (req.url is None):
+            self.ctx.report(rpath, "GW031", f"step `{step.name}` needs exactly one of `path` (joined to base_url) or `url`")
+            return None
+        if req.path is not None and not req.path.startswith("/"):
+            self.ctx.report(rpath + ("path",), "GW031", "`path` must start with `/` (it is joined to the mapping's base_url)")
+        kinds = [k for k in ("json", "form", "graphql", "text", "xml") if getattr(req, k) not in (None, msgspec.UNSET)]
+        if len(kinds) > 1:
+            self.ctx.report(rpath, "GW031", f"step `{step.name}` has several bodies ({', '.join(kinds)}); keep one")
+            return None
+        for name in step.extract:
+            if name in _RESERVED_EXTRACT:
+                self.ctx.report(path + ("extract", name), "GW031", f"`{name}` is reserved (steps.<name>.response holds the raw response); pick another name")
+        target_raw = req.path if req.path is not None else req.url
+        target = self.value(target_raw, rpath + ("path" if req.path is not None else "url",), native=False)
+        body = self.body(req, kinds[0] if kinds else "none", rpath)
+        condition = None
+        if step.if_ is not None:
+            condition = self.value("{{ " + step.if_ + " }}", path + ("if",))
+        return StepPlan(
+            name=step.name,
+            where=self.where(path),
+            condition=condition,
+            method=req.method,
+            target=target,
+            is_path=req.path is not None,
+            query=self.value(req.query, rpath + ("query",)),
+            headers=self.value(req.headers, rpath + ("headers",)),
+            body=body,
+            timeout=req.timeout,
+            parse=step.parse,
+            success=self.jmes(step.success, path + ("success",)) if step.success else None,
+            errors=self.rules(step.errors, path + ("errors",)),
+            extract=tuple((k, self.jmes(v, path + ("extract", k))) for k, v in step.extract.items()),
+        )
+
+    def body(self, req: model.RequestSpec, kind: str, path: KeyPath) -> BodyPlan:
+        if kind == "none":
+            return BodyPlan("none", None, None)
+        if kind == "json":
+            return BodyPlan("json", self.value(req.json, path + ("json",)), req.content_type or "application/json")
+        if kind == "form":
+            return BodyPlan("form", self.value(req.form, path + ("form",)), req.content_type or "application/x-www-form-urlencoded")
+        if kind == "graphql":
+            gql = req.graphql
+            assert gql is not None
+            raw: dict[str, Any] = {"query": gql.query}
+            if gql.variables is not None:
+                raw["variables"] = gql.variables
+            if gql.operation_name:
+                raw["operationName"] = gql.operation_name
+            # The query text is GraphQL, not a template: only variables are rendered.
+            value = DictValue((("query", Const(gql.query)),) + tuple(
+                (k, self.value(v, path + ("graphql", "variables" if k == "variables" else k)))
+                for k, v in raw.items() if k != "query"
+            ))
+            return BodyPlan("graphql", value, req.content_type or "application/json")
+        if kind == "text":
+            return BodyPlan("text", self.value(req.text, path + ("text",), native=False), req.content_type or "text/plain; charset=utf-8")
+        return BodyPlan("xml", self.value(req.xml, path + ("xml",), native=False, env=XML_ENV), req.content_type or "application/xml; charset=utf-8")
+
+    def rules(self, rules: list[model.ErrorRule], path: KeyPath) -> tuple[ErrorRulePlan, ...]:
+        out = []
+        for i, rule in enumerate(rules):
+            rpath = path + (i,)
+            if rule.status is None and rule.match is None:
+                self.ctx.report(rpath, "GW034", "an error rule needs `status`, `match` or both; without them it would match every answer, successes included")
+                continue
+            statuses = self._statuses(rule.status, rpath + ("status",)) if rule.status is not None else None
+            match = self.jmes(rule.match, rpath + ("match",)) if rule.match else None
+            out.append(ErrorRulePlan(
+                where=self.where(rpath),
+                error_code=rule.error_code,
+                message=self.value(rule.message, rpath + ("message",), names=CONTEXT_NAMES + ("response",), native=False),
+                statuses=statuses,
+                match=match,
+                accepted=rule.accepted,
+                retry=rule.retry,
+                details=tuple((k, self.jmes(v, rpath + ("details", k))) for k, v in rule.details.items()),
+            ))
+        return tuple(out)
+
+    def _statuses(self, raw: int | str | list[int | str], path: KeyPath) -> Callable[[int], bool] | None:
+        items = raw if isinstance(raw, list) else [raw]
+        exact: set[int] = set()
+        classes: set[int] = set()
+        for item in items:
+            if isinstance(item, int) and 100 <= item <= 599:
+                exact.add(item)
+            elif isinstance(item, str) and _STATUS_CLASS.match(item):
+                classes.add(int(item[0]))
+            else:
+                self.ctx.report(path, "GW004", f"`{item}` is not an HTTP status: write a code like 404 or a class like \"4xx\"")
+                return None
+        frozen_exact, frozen_classes = frozenset(exact), frozenset(classes)
+        return lambda status: status in frozen_exact or status // 100 in frozen_classes
+
+
+def _check_fields(ctx: FileContext, type_: Any, raw: Any, path: KeyPath, op: str) -> None:
+    """Report response keys that NewStore's response type does not have (typos)."""
+    if not isinstance(raw, dict) or not (isinstance(type_, type) and issubclass(type_, msgspec.Struct)):
+        return
+    fields = {f.encode_name: f for f in msgspec.structs.fields(type_)}
+    hints = typing.get_type_hints(type_)
+    for key, value in raw.items():
+        if key not in fields:
+            hint = difflib.get_close_matches(str(key), list(fields), n=1)
+            tail = f"did you mean `{hint[0]}`?" if hint else f"it has: {', '.join(fields)}"
+            ctx.report(path + (key,), "GW032", f"NewStore's `{op}` response has no field `{key}`; {tail}")
+            continue
+        inner = hints.get(fields[key].name)
+        for arg in typing.get_args(inner) or (inner,):
+            if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
+                _check_fields(ctx, arg, value, path + (key,), op)
+
+
+def _auth_secret_refs(auth: model.UpstreamAuth) -> list[tuple[KeyPath, str]]:
+    if isinstance(auth, model.HeaderAuth):
+        return [(("headers", h), s) for h, s in auth.headers.items()]
+    if isinstance(auth, model.BearerAuth):
+        return [(("token",), auth.token)]
+    if isinstance(auth, model.BasicAuth):
+        return [(("username",), auth.username), (("password",), auth.password)]
+    return []
+
+
+def _function_names(node: Any) -> list[str]:
+    out: list[str] = []
+    if isinstance(node, dict):
+        if node.get("type") == "function_expression":
+            out.append(node.get("value"))
+        for child in node.get("children", []):
+            out.extend(_function_names(child))
+        if isinstance(node.get("value"), dict):
+            out.extend(_function_names(node["value"]))
+    return out

@@ -1,0 +1,1 @@
+"""Raw configuration: the declared types, YAML loading with positions, secret references."""

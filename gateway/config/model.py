@@ -1,0 +1,180 @@
+"""The files integrators write, as declared types.
+
+Every Struct forbids unknown fields, so a typo is an error with a "did you mean" rather than a
+setting silently ignored; kinds of things are tagged unions (an upstream ``auth`` is
+``none | header | bearer | basic``), so adding a kind is adding a Struct. These are the *raw*
+shapes: templates are still strings here. ``compile`` turns them into the immutable plan the
+request path runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=300)]
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Config types: unknown fields are errors, values are immutable once loaded."""
+
+
+# --- secrets ------------------------------------------------------------------------------
+
+
+class SecretRef(Base):
+    """Where a secret's value lives: ``{env: NAME}`` or ``{file: path}``, never the value itself."""
+
+    env: str | None = None
+    file: str | None = None
+
+
+# --- upstream auth (what the gateway sends to the provider) --------------------------------
+
+
+class NoAuth(Base, tag="none", tag_field="type"):
+    """No credentials are sent."""
+
+
+class HeaderAuth(Base, tag="header", tag_field="type"):
+    """Static headers whose values are secrets: ``headers: {X-Api-Key: api_key}``.
+
+    ``prefix`` is prepended to every value (``"Token "``).
+    """
+
+    headers: dict[str, str]
+    prefix: str = ""
+
+
+class BearerAuth(Base, tag="bearer", tag_field="type"):
+    """``Authorization: Bearer <secret>``."""
+
+    token: str
+
+
+class BasicAuth(Base, tag="basic", tag_field="type"):
+    """``Authorization: Basic base64(username:password)``; both name secrets."""
+
+    username: str
+    password: str
+
+
+UpstreamAuth = NoAuth | HeaderAuth | BearerAuth | BasicAuth
+
+
+# --- mapping files -------------------------------------------------------------------------
+
+
+class ErrorRule(Base):
+    """Turns a provider answer into a NewStore error.
+
+    A rule matches when every condition it has holds: ``status`` (a code, ``"4xx"``, or a list
+    of them) and ``match`` (a JMESPath expression over the parsed response body that must be
+    truthy). ``message`` is a template; ``details`` maps names to JMESPath expressions over the
+    body, added to the Error body's ``details``.
+    """
+
+    error_code: str
+    message: str
+    status: int | str | list[int | str] | None = None
+    match: str | None = None
+    accepted: bool = False
+    retry: bool = False
+    details: dict[str, str] = {}
+
+
+class GraphQLBody(Base):
+    query: str
+    variables: Any = None
+    operation_name: str | None = None
+
+
+class RequestSpec(Base):
+    """One HTTP request. Exactly one of ``path`` (joined to ``base_url``) or ``url``; at most
+    one body kind: ``json``, ``form``, ``graphql``, ``text`` or ``xml``."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str | None = None
+    url: str | None = None
+    query: dict[str, Any] = {}
+    headers: dict[str, Any] = {}
+    json: Any = msgspec.UNSET
+    form: dict[str, Any] | None = None
+    graphql: GraphQLBody | None = None
+    text: str | None = None
+    xml: str | None = None
+    content_type: str | None = None
+    timeout: Seconds | None = None
+
+
+class Step(Base):
+    name: Name
+    request: RequestSpec
+    if_: str | None = msgspec.field(default=None, name="if")
+    parse: Literal["auto", "json", "text", "xml"] = "auto"
+    success: str | None = None
+    errors: list[ErrorRule] = []
+    extract: dict[Name, str] = {}
+
+
+class OperationSpec(Base):
+    unsupported: str | None = None
+    steps: list[Step] = []
+    errors: list[ErrorRule] = []
+    response: Any = None
+
+
+class MappingFile(Base):
+    """A provider mapping: how the four NewStore operations become provider calls."""
+
+    base_url: str
+    description: str | None = None
+    headers: dict[str, Any] = {}
+    timeout: Seconds = 10.0
+    vars: dict[Name, Any] = {}
+    secrets: list[Name] = []
+    auth: UpstreamAuth = NoAuth()
+    errors: list[ErrorRule] = []
+    operations: dict[str, OperationSpec] = {}
+
+
+# --- gateway.yaml --------------------------------------------------------------------------
+
+
+class InboundKey(Base):
+    """How NewStore authenticates to the gateway for one provider.
+
+    The key is compared with the header's value in constant time; with ``scheme: Bearer`` the
+    header must read ``Bearer <key>``; with ``scheme: null`` it must be the key itself.
+    """
+
+    key: SecretRef
+    header: str = "Authorization"
+    scheme: str | None = "Bearer"
+
+
+class ProviderEntry(Base):
+    mapping: str
+    inbound: InboundKey | Literal["none"]
+    vars: dict[str, Any] = {}
+    secrets: dict[str, SecretRef] = {}
+    deadline: Seconds | None = None
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
+
+
+class Companion(Base):
+    """A process started with ``gateway serve`` and stopped with it (local development only)."""
+
+    name: str
+    command: list[str]
+    ready_url: str | None = None
+    ready_timeout: Seconds = 15.0
+
+
+class GatewayFile(Base):
+    providers: dict[str, ProviderEntry]
+    deadline: Seconds = 15.0
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=10_485_760)] = 65536
+    companions: list[Companion] = []

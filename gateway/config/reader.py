@@ -1,0 +1,172 @@
+"""Reading one config file into its declared type, with diagnostics at ``file:line:col``."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from ..diagnostics import Diagnostic, Severity
+from . import yamlpos
+from .yamlpos import KeyPath, Located
+
+T = TypeVar("T")
+
+
+def display_path(path: Path) -> str:
+    """The path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - another drive on Windows
+        return str(path)
+
+
+class FileContext:
+    """Collects diagnostics for one file and knows where each key path sits in it."""
+
+    def __init__(self, path: Path, located: Located, diagnostics: list[Diagnostic]) -> None:
+        self.path = path
+        self.file = located.file
+        self.located = located
+        self.diagnostics = diagnostics
+
+    def report(self, path: KeyPath, code: str, message: str, *, severity: Severity = "error",
+               line_offset: int = 0) -> None:
+        line, col = self.located.position(path)
+        if line_offset:
+            # A template error on its Nth line: block scalars start on the line after the key.
+            style = self.located.styles.get(tuple(path))
+            line = line + line_offset - (0 if style in ("|", ">") else 1)
+        self.diagnostics.append(
+            Diagnostic(self.file, line, col, code, message, yamlpos.format_path(path), severity)
+        )
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def read(path: Path, diagnostics: list[Diagnostic], *, origin: tuple[FileContext, KeyPath] | None = None) -> FileContext | None:
+    """Read and parse a YAML file; report unreadable files and syntax errors."""
+    file = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        message = f"cannot read `{file}`: {exc.strerror or exc}"
+        if origin is not None:
+            origin[0].report(origin[1], "GW006", message)
+        else:
+            diagnostics.append(Diagnostic(file, 1, 1, "GW006", message))
+        return None
+    located, problems = yamlpos.load(file, text)
+    for p in problems:
+        code = "GW002" if p.duplicate else "GW001"
+        diagnostics.append(Diagnostic(file, p.line, p.col, code, p.message, yamlpos.format_path(p.path) if p.path else ""))
+    if located is None:
+        return None
+    return FileContext(path, located, diagnostics)
+
+
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+
+
+def convert(ctx: FileContext, type_: type[T], *, hint: str = "") -> T | None:
+    """``msgspec.convert`` the file's data into ``type_``; on failure, one diagnostic at its line."""
+    data = ctx.located.data
+    if data is None:
+        ctx.report((), "GW005", f"the file is empty; {hint or 'it should be a YAML mapping'}")
+        return None
+    try:
+        return msgspec.convert(data, type_, strict=True)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        message, _, where = text.rpartition(" - at `")
+        if not message:
+            message, where = text, "$`"
+        path = yamlpos.parse_msgspec_path(where.rstrip("`"))
+        _report_validation(ctx, type_, path, message)
+        return None
+
+
+def _report_validation(ctx: FileContext, root: type, path: KeyPath, message: str) -> None:
+    if m := _UNKNOWN.match(message):
+        name = m.group("name")
+        allowed = _fields_at(root, path, ctx.located.data)
+        suggestion = difflib.get_close_matches(name, allowed, n=1)
+        text = f"unknown field `{name}`"
+        if suggestion:
+            text += f"; did you mean `{suggestion[0]}`?"
+        elif allowed:
+            text += f"; allowed here: {', '.join(sorted(allowed))}"
+        ctx.report(path + (name,), "GW003", text)
+    elif m := _MISSING.match(message):
+        ctx.report(path, "GW005", f"missing required field `{m.group('name')}`")
+    else:
+        ctx.report(path, "GW004", _humanise(message))
+
+
+def _humanise(message: str) -> str:
+    message = message.replace("Expected `", "expected `").replace("Invalid enum value", "invalid value")
+    if message.startswith("Expected"):
+        message = "e" + message[1:]
+    return message
+
+
+def _fields_at(root: type, path: KeyPath, data: Any) -> list[str]:
+    """The field names the Struct at ``path`` accepts (best effort, for suggestions)."""
+    from . import model
+
+    node: Any = data
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return []
+    candidates: list[type] = []
+    # Walk the type tree alongside the data to find the Struct type at `path`.
+    current: Any = root
+    for part in path:
+        current = _child_type(current, part, data)
+        if current is None:
+            break
+        data = data[part] if isinstance(data, (dict, list)) else None
+    if isinstance(current, type) and issubclass(current, msgspec.Struct):
+        candidates.append(current)
+    elif current is model.UpstreamAuth or current is None:
+        pass
+    names: list[str] = []
+    for c in candidates:
+        names.extend(f.encode_name for f in msgspec.structs.fields(c))
+    if isinstance(node, dict) and "type" in node:
+        for kind in model.UpstreamAuth.__args__:  # type: ignore[attr-defined]
+            if msgspec.inspect.type_info(kind).tag == node.get("type"):
+                names.extend(f.encode_name for f in msgspec.structs.fields(kind))
+    return names
+
+
+def _child_type(type_: Any, part: str | int, data: Any) -> Any:
+    if type_ is None:
+        return None
+    origin = typing.get_origin(type_)
+    if origin in (list, tuple):
+        return typing.get_args(type_)[0]
+    if origin is dict:
+        return typing.get_args(type_)[1]
+    if origin in (typing.Union, types.UnionType):
+        structs = [a for a in typing.get_args(type_) if isinstance(a, type) and issubclass(a, msgspec.Struct)]
+        return structs[0] if len(structs) == 1 else None
+    if origin is typing.Annotated:
+        return _child_type(typing.get_args(type_)[0], part, data)
+    if isinstance(type_, type) and issubclass(type_, msgspec.Struct):
+        hints = typing.get_type_hints(type_, include_extras=True)
+        for f in msgspec.structs.fields(type_):
+            if f.encode_name == part:
+                return hints.get(f.name)
+    return None

@@ -1,0 +1,218 @@
+"""Run one compiled operation: steps in order, error rules, extraction, the NewStore response.
+
+::
+
+    for each step:  condition -> render request -> send -> parse
+                    -> error rules (step, operation, mapping) -> success check -> extract
+    then:           render the response -> validate it against NewStore's response type
+
+Every failure leaves as a :class:`~gateway.errors.WebhookError` that knows its status,
+``error_code`` and ``request_accepted``; ``RunState.sent`` records whether any request of this
+webhook may have reached the provider, which decides ``request_accepted`` for unknown outcomes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import jmespath.exceptions
+import msgspec
+
+from . import contract
+from .errors import (
+    MappingError,
+    ProviderRejected,
+    ProviderThrottled,
+    UpstreamBadResponse,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    WebhookError,
+)
+from .plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
+from .templating import RenderError
+from .upstream.client import SendError, Upstream, UpstreamResponse
+from .upstream.codecs import ENCODERS, PARSERS, BodyError, ParseFailure, parser_for
+
+
+@dataclass
+class RunState:
+    """What a run has done so far; read by the caller when the deadline cuts it short."""
+
+    sent: bool = False
+    step: str | None = None
+    calls: int = 0
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def run_operation(provider: ProviderPlan, upstream: Upstream, op: OperationPlan,
+                        request: msgspec.Struct, state: RunState, *, now: dt.datetime | None = None) -> msgspec.Struct:
+    steps: dict[str, Any] = {}
+    ctx = {
+        "request": request,
+        "steps": steps,
+        "vars": provider.vars,
+        "idempotence_key": getattr(request, "idempotence_key", None),
+        "now": now or dt.datetime.now(dt.timezone.utc),
+    }
+    for step in op.steps:
+        state.step = step.name
+        steps[step.name] = await _run_step(provider, upstream, op, step, ctx, state)
+    state.step = None
+    try:
+        data = op.response.render(ctx)
+    except RenderError as exc:
+        raise _mapping_error(provider, op, None, f"the response does not render: {exc.message} (line {exc.where.line})", state) from None
+    try:
+        return contract.build_response(op.name, data)
+    except msgspec.ValidationError as exc:
+        raise _mapping_error(provider, op, None, f"the response does not match NewStore's `{op.name}` response: {exc}", state) from None
+
+
+async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPlan, step: StepPlan,
+                    ctx: dict[str, Any], state: RunState) -> dict[str, Any]:
+    try:
+        if step.condition is not None and not step.condition.render(ctx):
+            return _skipped(step)
+        method, url, params, headers, content = _render_request(provider, step, ctx)
+    except (RenderError, BodyError) as exc:
+        where = f" (line {exc.where.line})" if isinstance(exc, RenderError) else ""
+        message = exc.message if isinstance(exc, RenderError) else str(exc)
+        raise _mapping_error(provider, op, step, f"the request does not render: {message}{where}", state) from None
+
+    sent_before = state.sent
+    state.sent = True  # from here on the provider may have seen something
+    state.calls += 1
+    timeout = step.timeout or provider.mapping.timeout
+    try:
+        response = await upstream.send(method, url, params=params, headers=headers, content=content, timeout=timeout)
+    except SendError as exc:
+        if not exc.maybe_sent:
+            state.sent = sent_before
+        details = {"step": step.name}
+        if exc.kind == "unreachable":
+            raise UpstreamUnreachable(f"step `{step.name}`: {exc.message}", request_accepted=state.sent, details=details) from None
+        if exc.kind == "timeout":
+            raise UpstreamTimeout(f"step `{step.name}`: {exc.message}; the outcome is unknown", request_accepted=True, details=details) from None
+        raise UpstreamBadResponse(f"step `{step.name}`: {exc.message}; the outcome is unknown", request_accepted=True, details=details) from None
+    return _interpret(provider, op, step, ctx, response, state)
+
+
+def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any]):
+    target = str(step.target.render(ctx))
+    url = provider.base_url + target if step.is_path else target
+    if not url.startswith(("http://", "https://")):
+        raise BodyError("the step's `url` must render to an absolute http(s) URL")
+    params = {k: _scalar(v) for k, v in step.query.render(ctx).items() if v is not None}
+    headers = {k: str(v) for k, v in provider.mapping.headers.render(ctx).items() if v is not None}
+    headers.update({k: str(v) for k, v in step.headers.render(ctx).items() if v is not None})
+    content = None
+    if step.body.kind != "none":
+        assert step.body.value is not None
+        content = ENCODERS[step.body.kind](step.body.value.render(ctx))
+        if not any(h.lower() == "content-type" for h in headers):
+            headers["Content-Type"] = step.body.content_type or "application/octet-stream"
+    return step.method, url, params, headers, content
+
+
+def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: dict[str, Any],
+               response: UpstreamResponse, state: RunState) -> dict[str, Any]:
+    parser = parser_for(step.parse, response.headers.get("content-type"))
+    parse_error: str | None = None
+    try:
+        body = PARSERS[parser](response.content)
+    except ParseFailure as exc:
+        body, parse_error = None, str(exc)
+    raw = {"status": response.status, "headers": dict(response.headers), "body": body}
+
+    rule = _first_match((step.errors, op.errors, provider.mapping.errors), response.status, body, parse_error is None)
+    if rule is not None:
+        raise _rule_error(provider, op, step, rule, ctx, raw, state)
+
+    details = {"step": step.name, "upstream_status": response.status}
+    ok = 200 <= response.status < 300 and parse_error is None
+    if ok and step.success is not None:
+        ok = _truthy(_search(step.success, body))
+    if not ok:
+        if response.status >= 500:
+            raise UpstreamBadResponse(f"step `{step.name}`: the provider answered HTTP {response.status}",
+                                      error_code="provider_error", request_accepted=True, details=details)
+        if parse_error is not None:
+            raise UpstreamBadResponse(f"step `{step.name}`: the provider's answer could not be read: {parse_error}",
+                                      request_accepted=True, details=details)
+        if 200 <= response.status < 300:
+            why = "did not meet the step's `success` condition"
+        else:
+            why = f"was HTTP {response.status}"
+        raise UpstreamBadResponse(f"step `{step.name}`: the provider's answer {why} and no error rule of the mapping explains it",
+                                  error_code="provider_unexpected_response", request_accepted=True, details=details)
+
+    result: dict[str, Any] = {"response": raw}
+    for name, expr in step.extract:
+        try:
+            result[name] = expr.search(body)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise _mapping_error(provider, op, step, f"extracting `{name}` failed: {exc}", state) from None
+    return result
+
+
+def _first_match(groups: tuple[tuple[ErrorRulePlan, ...], ...], status: int, body: Any, parsed: bool) -> ErrorRulePlan | None:
+    for rules in groups:
+        for rule in rules:
+            if rule.statuses is not None and not rule.statuses(status):
+                continue
+            if rule.match is not None and (not parsed or not _truthy(_search(rule.match, body))):
+                continue
+            return rule
+    return None
+
+
+def _rule_error(provider: ProviderPlan, op: OperationPlan, step: StepPlan, rule: ErrorRulePlan,
+                ctx: dict[str, Any], raw: dict[str, Any], state: RunState) -> WebhookError:
+    try:
+        message = str(rule.message.render({**ctx, "response": raw["body"]}))
+    except RenderError as exc:
+        return _mapping_error(provider, op, step, f"an error rule's message does not render: {exc.message}", state)
+    details: dict[str, Any] = {"step": step.name, "upstream_status": raw["status"]}
+    for name, expr in rule.details:
+        details[name] = _search(expr, raw["body"])
+    cls = ProviderThrottled if rule.retry else ProviderRejected
+    return cls(message, error_code=rule.error_code, request_accepted=rule.accepted, details=details)
+
+
+def _mapping_error(provider: ProviderPlan, op: OperationPlan, step: StepPlan | None, message: str, state: RunState) -> MappingError:
+    where = f"step `{step.name}`" if step is not None else "response"
+    return MappingError(
+        f"mapping `{provider.mapping.file}`, operation `{op.name}`, {where}: {message}",
+        request_accepted=state.sent,
+        details={"mapping": provider.mapping.file, "operation": op.name, "step": step.name if step else None},
+    )
+
+
+def _skipped(step: StepPlan) -> dict[str, Any]:
+    result: dict[str, Any] = {name: None for name, _ in step.extract}
+    result["response"] = None
+    return result
+
+
+def _search(expr: Any, body: Any) -> Any:
+    try:
+        return expr.search(body)
+    except jmespath.exceptions.JMESPathError:
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    # JMESPath truthiness: empty list/object/string, false and null are false; 0 is true.
+    if value is None or value is False:
+        return False
+    if isinstance(value, (str, list, dict)):
+        return len(value) > 0
+    return True
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

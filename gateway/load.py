@@ -1,0 +1,164 @@
+"""Load ``gateway.yaml`` and the mappings it names into one :class:`~gateway.plan.GatewayPlan`.
+
+``load(path) -> (plan or None, diagnostics)`` is shared by ``serve`` and ``lint``: the plan is
+``None`` whenever there is at least one error. With ``require_secrets=False`` (lint) a secret
+that is not set is a warning instead of an error, since CI rarely has production secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import re
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .compile import compile_mapping
+from .config import model, reader
+from .config.reader import FileContext
+from .config.secrets import Secret, SecretUnavailable, resolve
+from .diagnostics import Diagnostic, errors
+from .plan import CompanionPlan, GatewayPlan, InboundPlan, MappingPlan, ProviderPlan
+from .templating import RenderError
+
+_ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def load(path: str | Path, *, require_secrets: bool = True) -> tuple[GatewayPlan | None, list[Diagnostic]]:
+    path = Path(path).resolve()
+    diagnostics: list[Diagnostic] = []
+    ctx = reader.read(path, diagnostics)
+    if ctx is None:
+        return None, diagnostics
+    raw = reader.convert(ctx, model.GatewayFile, hint="gateway.yaml needs a `providers:` mapping")
+    if raw is None:
+        return None, diagnostics
+    mappings: dict[Path, MappingPlan | None] = {}
+    providers: dict[str, ProviderPlan] = {}
+    for name, entry in raw.providers.items():
+        ppath = ("providers", name)
+        if not _ROUTE_NAME.match(name):
+            ctx.report(ppath, "GW043", f"provider name `{name}` must be lowercase letters, digits, `-` or `_` "
+                                       "(it is the first segment of NewStore's URL)")
+            continue
+        mapping_path = (ctx.base_dir / entry.mapping).resolve()
+        if mapping_path not in mappings:
+            mctx = reader.read(mapping_path, diagnostics, origin=(ctx, ppath + ("mapping",)))
+            mappings[mapping_path] = compile_mapping(mctx) if mctx is not None else None
+        mapping = mappings[mapping_path]
+        if mapping is None:
+            continue
+        provider = _bind(ctx, name, entry, mapping, raw, require_secrets)
+        if provider is not None:
+            providers[name] = provider
+    companions = tuple(
+        CompanionPlan(c.name, tuple(c.command), c.ready_url, c.ready_timeout, str(ctx.base_dir))
+        for c in raw.companions
+    )
+    if errors(diagnostics):
+        return None, diagnostics
+    plan = GatewayPlan(str(path), MappingProxyType(providers), raw.max_body_bytes, companions)
+    return plan, diagnostics
+
+
+def load_mapping(path: str | Path) -> tuple[MappingPlan | None, list[Diagnostic]]:
+    """Compile one mapping file on its own (lint of a mapping that no gateway.yaml names yet)."""
+    diagnostics: list[Diagnostic] = []
+    ctx = reader.read(Path(path).resolve(), diagnostics)
+    plan = compile_mapping(ctx) if ctx is not None else None
+    return (plan if not errors(diagnostics) else None), diagnostics
+
+
+def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: MappingPlan,
+          raw: model.GatewayFile, require_secrets: bool) -> ProviderPlan | None:
+    """One mapping + one tenant's variables and secrets = one provider route."""
+    ppath = ("providers", name)
+    before = len(ctx.diagnostics)
+    variables = _bind_vars(ctx, name, entry, mapping)
+    secrets = _bind_secrets(ctx, name, entry, mapping, require_secrets)
+    inbound = _bind_inbound(ctx, name, entry, require_secrets)
+    base_url = ""
+    try:
+        base_url = str(mapping.base_url.render({"vars": variables})).rstrip("/")
+    except RenderError as exc:
+        ctx.report(ppath, "GW045", f"the base_url of `{mapping.file}` does not render for `{name}`: {exc.message}")
+    if base_url and not re.match(r"^https?://[^/\s]+", base_url):
+        ctx.report(ppath, "GW045", f"base_url for `{name}` must be an absolute http(s) URL, got `{base_url}`")
+    if any(d.severity == "error" for d in ctx.diagnostics[before:]):
+        return None
+    return ProviderPlan(
+        name=name,
+        mapping=mapping,
+        base_url=base_url,
+        vars=MappingProxyType(variables),
+        auth_headers=MappingProxyType(_auth_headers(mapping, secrets, ctx.located.data, name)),
+        inbound=inbound,
+        deadline=entry.deadline or raw.deadline,
+        max_connections=entry.max_connections,
+    )
+
+
+def _bind_vars(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: MappingPlan) -> dict[str, Any]:
+    ppath = ("providers", name, "vars")
+    declared = mapping.declared_vars
+    for key in entry.vars:
+        if key not in declared:
+            hint = difflib.get_close_matches(key, list(declared), n=1)
+            tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(declared) or 'none'}"
+            ctx.report(ppath + (key,), "GW041", f"`{mapping.file}` declares no variable `{key}`; {tail}")
+    values = {**declared, **entry.vars}
+    for key, value in values.items():
+        if value is None:
+            ctx.report(ppath, "GW041", f"variable `{key}` has no default in `{mapping.file}`; set providers.{name}.vars.{key}")
+    return values
+
+
+def _bind_secrets(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: MappingPlan,
+                  require_secrets: bool) -> dict[str, Secret]:
+    ppath = ("providers", name, "secrets")
+    out: dict[str, Secret] = {}
+    for key, ref in entry.secrets.items():
+        if key not in mapping.declared_secrets:
+            hint = difflib.get_close_matches(key, list(mapping.declared_secrets), n=1)
+            tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(mapping.declared_secrets) or 'none'}"
+            ctx.report(ppath + (key,), "GW042", f"`{mapping.file}` declares no secret `{key}`; {tail}")
+            continue
+        try:
+            out[key] = resolve(ref, ctx.base_dir)
+        except SecretUnavailable as exc:
+            ctx.report(ppath + (key,), "GW040", f"secret `{key}` of `{name}`: {exc}",
+                       severity="error" if require_secrets else "warning")
+            out[key] = Secret("")
+    for key in mapping.declared_secrets:
+        if key not in entry.secrets:
+            ctx.report(ppath if entry.secrets else ("providers", name), "GW042",
+                       f"`{mapping.file}` needs secret `{key}`; add providers.{name}.secrets.{key}: {{env: NAME}}")
+    return out
+
+
+def _bind_inbound(ctx: FileContext, name: str, entry: model.ProviderEntry, require_secrets: bool) -> InboundPlan | None:
+    if entry.inbound == "none":
+        return None
+    inbound = entry.inbound
+    assert isinstance(inbound, model.InboundKey)
+    try:
+        key = resolve(inbound.key, ctx.base_dir).reveal()
+    except SecretUnavailable as exc:
+        ctx.report(("providers", name, "inbound", "key"), "GW040", f"inbound key of `{name}`: {exc}",
+                   severity="error" if require_secrets else "warning")
+        key = ""
+    expected = f"{inbound.scheme} {key}" if inbound.scheme else key
+    return InboundPlan(header=inbound.header, expected=Secret(expected))
+
+
+def _auth_headers(mapping: MappingPlan, secrets: dict[str, Secret], _data: Any, _name: str) -> dict[str, Secret]:
+    raw = mapping.auth_spec
+    if isinstance(raw, model.HeaderAuth):
+        return {h: Secret(raw.prefix + secrets[s].reveal()) for h, s in raw.headers.items()}
+    if isinstance(raw, model.BearerAuth):
+        return {"Authorization": Secret("Bearer " + secrets[raw.token].reveal())}
+    if isinstance(raw, model.BasicAuth):
+        pair = f"{secrets[raw.username].reveal()}:{secrets[raw.password].reveal()}".encode()
+        return {"Authorization": Secret("Basic " + base64.b64encode(pair).decode())}
+    return {}

@@ -1,0 +1,119 @@
+"""The compiled plan: what the request path runs.
+
+Everything here is built once by ``compile`` and never changes: templates are compiled
+:class:`~gateway.templating.Value` objects, JMESPath expressions are compiled, secrets are
+resolved. The request path reads only these objects; it never sees YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from .config.secrets import Secret
+from .templating import Value, Where
+
+Predicate = Any  # a compiled jmespath expression: has .search(data)
+
+
+@dataclass(frozen=True)
+class ErrorRulePlan:
+    where: Where
+    error_code: str
+    message: Value
+    statuses: Callable[[int], bool] | None
+    match: Predicate | None
+    accepted: bool
+    retry: bool
+    details: tuple[tuple[str, Predicate], ...]
+
+
+@dataclass(frozen=True)
+class BodyPlan:
+    """How a step's body is built: ``kind`` is json | form | graphql | text | xml | none."""
+
+    kind: str
+    value: Value | None
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    name: str
+    where: Where
+    condition: Value | None
+    method: str
+    target: Value  # renders to a path (joined to base_url) or an absolute URL
+    is_path: bool
+    query: Value
+    headers: Value
+    body: BodyPlan
+    timeout: float | None
+    parse: str
+    success: Predicate | None
+    errors: tuple[ErrorRulePlan, ...]
+    extract: tuple[tuple[str, Predicate], ...]
+
+
+@dataclass(frozen=True)
+class OperationPlan:
+    name: str
+    where: Where
+    unsupported: str | None
+    steps: tuple[StepPlan, ...]
+    errors: tuple[ErrorRulePlan, ...]
+    response: Value
+
+
+@dataclass(frozen=True)
+class MappingPlan:
+    """One mapping file, compiled; shared by every provider (tenant) that uses it."""
+
+    file: str
+    base_url: Value
+    headers: Value
+    timeout: float
+    auth_spec: Any  # the raw auth Struct (frozen); secrets are bound per provider
+    errors: tuple[ErrorRulePlan, ...]
+    operations: Mapping[str, OperationPlan]
+    declared_vars: Mapping[str, Any]
+    declared_secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InboundPlan:
+    header: str
+    expected: Secret  # the full header value expected, e.g. "Bearer <key>"
+
+
+@dataclass(frozen=True)
+class ProviderPlan:
+    """A route of the gateway: one mapping bound to one tenant's variables and secrets."""
+
+    name: str
+    mapping: MappingPlan
+    base_url: str
+    vars: Mapping[str, Any]
+    auth_headers: Mapping[str, Secret]
+    inbound: InboundPlan | None
+    deadline: float
+    max_connections: int
+
+
+@dataclass(frozen=True)
+class CompanionPlan:
+    name: str
+    command: tuple[str, ...]
+    ready_url: str | None
+    ready_timeout: float
+    cwd: str
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    source: str
+    providers: Mapping[str, ProviderPlan]
+    max_body_bytes: int
+    companions: tuple[CompanionPlan, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

@@ -1,0 +1,1 @@
+"""Talking to providers: pooled httpx clients, body encoding and response parsing."""

@@ -1,0 +1,73 @@
+"""One pooled httpx client per provider, and the one place httpx errors are translated.
+
+Clients are created at startup from the plan and an injected transport factory, and closed
+at shutdown; tests and ``gateway test`` swap the transport, never patch functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import httpx
+
+from ..plan import ProviderPlan
+
+TransportFactory = Callable[[ProviderPlan], httpx.AsyncBaseTransport | None]
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+class SendError(Exception):
+    """The request did not produce a response. ``maybe_sent`` tells whether it may have
+    reached the provider (a read timeout) or certainly did not (connection refused)."""
+
+    def __init__(self, kind: str, message: str, *, maybe_sent: bool) -> None:
+        super().__init__(message)
+        self.kind = kind  # "unreachable" | "timeout" | "protocol"
+        self.message = message
+        self.maybe_sent = maybe_sent
+
+
+def default_transport(provider: ProviderPlan) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(max_connections=provider.max_connections, max_keepalive_connections=provider.max_connections)
+    return httpx.AsyncHTTPTransport(limits=limits, retries=0)
+
+
+class Upstream:
+    """The connection to one provider."""
+
+    def __init__(self, provider: ProviderPlan, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.provider = provider
+        self._client = httpx.AsyncClient(
+            transport=transport or default_transport(provider),
+            timeout=httpx.Timeout(provider.mapping.timeout),
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._auth = {name: secret.reveal() for name, secret in provider.auth_headers.items()}
+
+    async def send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
+                   content: bytes | None, timeout: float) -> UpstreamResponse:
+        merged = {**headers, **self._auth}
+        try:
+            response = await self._client.request(
+                method, url, params=params or None, headers=merged, content=content, timeout=timeout
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise SendError("unreachable", f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc
+        except httpx.TimeoutException as exc:
+            raise SendError("timeout", f"the provider did not answer within {timeout:g}s", maybe_sent=True) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ProxyError) as exc:
+            raise SendError("protocol", f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise SendError("unreachable", "the provider URL uses an unsupported scheme", maybe_sent=False) from exc
+        return UpstreamResponse(response.status_code, response.headers, response.content)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
