@@ -53,8 +53,9 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
             upstreams.clear()
 
     @post("/{provider:str}/gift_card/{operation:str}", status_code=200)
-    async def webhook(request: Request[Any, Any, Any], provider: str, operation: str) -> Response[bytes]:
-        return await _handle(plan, upstreams, request, provider, operation)
+    async def webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
+        params = request.path_params
+        return await _handle(plan, upstreams, request, params["provider"], params["operation"])
 
     @get("/health")
     async def health() -> Response[bytes]:

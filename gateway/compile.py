@@ -102,9 +102,10 @@ class _Compiler:
         try:
             compiled = jmespath.compile(expr)
         except jmespath.exceptions.ParseError as exc:
-            col = getattr(exc, "lex_position", None)
-            where = f" at character {col + 1}" if isinstance(col, int) else ""
-            self.ctx.report(path, "GW020", f"JMESPath syntax error{where}: {exc.msg if hasattr(exc, 'msg') else exc}")
+            pos = exc.lex_position if isinstance(getattr(exc, "lex_position", None), int) else 0
+            detail = str(exc).splitlines()[0].removeprefix("Invalid jmespath expression: ").rstrip(":")
+            self.ctx.report(path, "GW020", f"JMESPath syntax error at character {pos + 1} of `{expr}`: {detail}",
+                            col_offset=pos)
             return None
         except jmespath.exceptions.JMESPathError as exc:
             self.ctx.report(path, "GW020", f"JMESPath error: {exc}")
@@ -135,7 +136,7 @@ class _Compiler:
             if name not in OPERATIONS:
                 hint = difflib.get_close_matches(name, list(OPERATIONS), n=1)
                 tail = f"did you mean `{hint[0]}`?" if hint else f"NewStore's operations are: {', '.join(OPERATIONS)}"
-                self.ctx.report(path, "GW030", f"unknown operation `{name}`; {tail}")
+                self.ctx.report(path, "GW030", f"unknown operation `{name}`; {tail}", at_key=True)
                 continue
             op = self.operation(name, spec, path)
             if op is not None:

@@ -25,6 +25,7 @@ from .errors import (
     MappingError,
     ProviderRejected,
     ProviderThrottled,
+    RequestRejected,
     UpstreamBadResponse,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -76,10 +77,13 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
         if step.condition is not None and not step.condition.render(ctx):
             return _skipped(step)
         method, url, params, headers, content = _render_request(provider, step, ctx)
-    except (RenderError, BodyError) as exc:
-        where = f" (line {exc.where.line})" if isinstance(exc, RenderError) else ""
-        message = exc.message if isinstance(exc, RenderError) else str(exc)
-        raise _mapping_error(provider, op, step, f"the request does not render: {message}{where}", state) from None
+    except RenderError as exc:
+        if exc.bad_input:
+            raise RequestRejected(f"the request cannot be sent to the provider: {exc.message}",
+                                  error_code="invalid_amount", request_accepted=state.sent) from None
+        raise _mapping_error(provider, op, step, f"the request does not render: {exc.message} (line {exc.where.line})", state) from None
+    except BodyError as exc:
+        raise _mapping_error(provider, op, step, f"the request does not render: {exc}", state) from None
 
     sent_before = state.sent
     state.sent = True  # from here on the provider may have seen something

@@ -39,6 +39,9 @@ def decode(operation: str, body: bytes) -> msgspec.Struct:
     try:
         return contract.decode_request(operation, body)
     except msgspec.ValidationError as exc:
-        raise RequestRejected(f"invalid `{operation}` request: {exc}") from None
+        message = str(exc)
+        if " - at `" not in message:
+            message += " - at `$`"  # msgspec leaves the root path out; NewStore's operators want it
+        raise RequestRejected(f"invalid `{operation}` request: {message}") from None
     except msgspec.DecodeError as exc:
         raise RequestRejected(f"malformed JSON: {exc}") from None

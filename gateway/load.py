@@ -39,7 +39,7 @@ def load(path: str | Path, *, require_secrets: bool = True) -> tuple[GatewayPlan
     for name, entry in raw.providers.items():
         ppath = ("providers", name)
         if not _ROUTE_NAME.match(name):
-            ctx.report(ppath, "GW043", f"provider name `{name}` must be lowercase letters, digits, `-` or `_` "
+            ctx.report(ppath, "GW043", at_key=True, message=f"provider name `{name}` must be lowercase letters, digits, `-` or `_` "
                                        "(it is the first segment of NewStore's URL)")
             continue
         mapping_path = (ctx.base_dir / entry.mapping).resolve()
@@ -106,7 +106,7 @@ def _bind_vars(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping:
         if key not in declared:
             hint = difflib.get_close_matches(key, list(declared), n=1)
             tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(declared) or 'none'}"
-            ctx.report(ppath + (key,), "GW041", f"`{mapping.file}` declares no variable `{key}`; {tail}")
+            ctx.report(ppath + (key,), "GW041", f"`{mapping.file}` declares no variable `{key}`; {tail}", at_key=True)
     values = {**declared, **entry.vars}
     for key, value in values.items():
         if value is None:
@@ -122,7 +122,7 @@ def _bind_secrets(ctx: FileContext, name: str, entry: model.ProviderEntry, mappi
         if key not in mapping.declared_secrets:
             hint = difflib.get_close_matches(key, list(mapping.declared_secrets), n=1)
             tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(mapping.declared_secrets) or 'none'}"
-            ctx.report(ppath + (key,), "GW042", f"`{mapping.file}` declares no secret `{key}`; {tail}")
+            ctx.report(ppath + (key,), "GW042", f"`{mapping.file}` declares no secret `{key}`; {tail}", at_key=True)
             continue
         try:
             out[key] = resolve(ref, ctx.base_dir)

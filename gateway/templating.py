@@ -58,10 +58,13 @@ class TemplateCompileError(Exception):
 class RenderError(Exception):
     """A compiled value failed at run time; the message names the place, not the data."""
 
-    def __init__(self, message: str, where: Where) -> None:
+    def __init__(self, message: str, where: Where, cause: BaseException | None = None) -> None:
         super().__init__(f"{where}: {message}")
         self.message = message
         self.where = where
+        # True when the request's own data cannot be converted (an amount with more decimals
+        # than its currency has, an unknown currency): NewStore sent it, so it is a 400.
+        self.bad_input = isinstance(cause, MoneyError)
 
 
 def _make_env(autoescape: bool) -> ImmutableSandboxedEnvironment:
@@ -123,7 +126,7 @@ class Expr(Value):
                 result._fail_with_undefined_error()
             return result
         except _RUNTIME_ERRORS as exc:
-            raise RenderError(_describe(exc), self.where) from None
+            raise RenderError(_describe(exc), self.where, exc) from None
 
 
 class Text(Value):
@@ -143,7 +146,7 @@ class Text(Value):
         try:
             return self._template.render(ctx)
         except _RUNTIME_ERRORS as exc:
-            raise RenderError(_describe(exc), self.where) from None
+            raise RenderError(_describe(exc), self.where, exc) from None
 
 
 class DictValue(Value):
@@ -221,4 +224,6 @@ def _describe(exc: BaseException) -> str:
         return f"undefined value: {exc.message}"
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return f"not allowed in a template: {exc}"
+    if isinstance(exc, MoneyError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -19,8 +19,9 @@ Currency = Literal["USD", "EUR", "GBP", "JPY", "KWD", "CHF", "CAD"]
 AmountMinor = Annotated[int, msgspec.Meta(ge=0)]
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
 # \Z rather than $: Python's $ also matches before a trailing newline.
-CardNumber = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{16}\Z")]
-Pin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}\Z")]
+# Printed cards of other programmes carry upper-case alphanumeric numbers (8-20 characters).
+CardNumber = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{8,20}\Z")]
+Pin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,8}\Z")]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

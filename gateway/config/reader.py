@@ -37,8 +37,12 @@ class FileContext:
         self.diagnostics = diagnostics
 
     def report(self, path: KeyPath, code: str, message: str, *, severity: Severity = "error",
-               line_offset: int = 0) -> None:
-        line, col = self.located.position(path)
+               line_offset: int = 0, at_key: bool = False, col_offset: int = 0) -> None:
+        line, col = self.located.position(path, key=at_key)
+        if col_offset:
+            # Into a one-line scalar: past its opening quote, if it has one.
+            style = self.located.styles.get(tuple(path))
+            col += col_offset + (1 if style in ('"', "'") else 0)
         if line_offset:
             # A template error on its Nth line: block scalars start on the line after the key.
             style = self.located.styles.get(tuple(path))
@@ -85,14 +89,47 @@ def convert(ctx: FileContext, type_: type[T], *, hint: str = "") -> T | None:
         return None
     try:
         return msgspec.convert(data, type_, strict=True)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        message, _, where = text.rpartition(" - at `")
-        if not message:
-            message, where = text, "$`"
-        path = yamlpos.parse_msgspec_path(where.rstrip("`"))
+    except msgspec.ValidationError:
+        path, message = locate(type_, data)
         _report_validation(ctx, type_, path, message)
         return None
+
+
+def locate(type_: Any, data: Any, prefix: KeyPath = ()) -> tuple[KeyPath, str]:
+    """The full key path and message of the first validation error in ``data``.
+
+    msgspec writes ``$.operations[...].steps[0]``: it does not say which key of a dict the
+    error is under. Converting each entry of that dict on its own finds it.
+    """
+    try:
+        msgspec.convert(data, type_, strict=True)
+        return prefix, ""
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+    message, _, where = text.rpartition(" - at `")
+    if not message:
+        message, where = text, "$`"
+    parts = yamlpos.parse_msgspec_path(where.rstrip("`"))
+    if yamlpos.ANY_KEY not in parts:
+        return prefix + parts, message
+    i = parts.index(yamlpos.ANY_KEY)
+    node, node_type = data, type_
+    for part in parts[:i]:
+        node_type = _child_type(node_type, part, node)
+        node = node[part]
+    value_type = typing.get_args(_unwrap(node_type))[1] if node_type is not None else None
+    if isinstance(node, dict) and value_type is not None:
+        for key, value in node.items():
+            sub_path, sub_message = locate(value_type, value, prefix + parts[:i] + (key,))
+            if sub_message:
+                return sub_path, sub_message
+    return prefix + parts[:i], message
+
+
+def _unwrap(type_: Any) -> Any:
+    while typing.get_origin(type_) is typing.Annotated:
+        type_ = typing.get_args(type_)[0]
+    return type_
 
 
 def _report_validation(ctx: FileContext, root: type, path: KeyPath, message: str) -> None:
@@ -105,7 +142,7 @@ def _report_validation(ctx: FileContext, root: type, path: KeyPath, message: str
             text += f"; did you mean `{suggestion[0]}`?"
         elif allowed:
             text += f"; allowed here: {', '.join(sorted(allowed))}"
-        ctx.report(path + (name,), "GW003", text)
+        ctx.report(path + (name,), "GW003", text, at_key=True)
     elif m := _MISSING.match(message):
         ctx.report(path, "GW005", f"missing required field `{m.group('name')}`")
     else:

@@ -25,12 +25,19 @@ class Located:
     file: str
     data: Any
     marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    # Where the key of a mapping entry is written (an unknown or misspelt key is reported there).
+    key_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     # For scalar strings: the node's style ('|', '>', '"', "'" or None), for template offsets.
     styles: dict[KeyPath, str | None] = field(default_factory=dict)
 
-    def position(self, path: KeyPath) -> tuple[int, int]:
-        """The closest known position of ``path`` (walking up to its parents)."""
+    def position(self, path: KeyPath, *, key: bool = False) -> tuple[int, int]:
+        """The closest known position of ``path`` (walking up to its parents).
+
+        With ``key=True``, the position of the key naming ``path`` rather than of its value.
+        """
         path = tuple(path)
+        if key and path in self.key_marks:
+            return self.key_marks[path]
         while path not in self.marks and path:
             path = path[:-1]
         return self.marks.get(path, (1, 1))
@@ -96,6 +103,7 @@ def _build(node: yaml.Node, path: KeyPath, out: Located, problems: list[YamlProb
                     )
                 )
             seen[key] = key_node.start_mark.line + 1
+            out.key_marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = _build(value_node, path + (key,), out, problems)
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -114,11 +122,13 @@ def _scalar(node: yaml.Node) -> Any:
     return _constructor.construct_object(node, deep=True)
 
 
-_PATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[(?:'|\")(.*?)(?:'|\")\]")
+_PATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[(\.\.\.)\]")
+
+ANY_KEY = "[...]"  # msgspec does not name the dict key an error is under; see reader.locate
 
 
 def parse_msgspec_path(text: str) -> KeyPath:
-    """``$.operations.balance.steps[0]`` -> ``("operations", "balance", "steps", 0)``."""
+    """``$.operations[...].steps[0]`` -> ``("operations", ANY_KEY, "steps", 0)``."""
     parts: list[str | int] = []
     body = text[1:] if text.startswith("$") else text
     for m in _PATH_PART.finditer(body):
@@ -127,7 +137,7 @@ def parse_msgspec_path(text: str) -> KeyPath:
         elif m.group(2) is not None:
             parts.append(int(m.group(2)))
         else:
-            parts.append(m.group(3))
+            parts.append(ANY_KEY)
     return tuple(parts)
 
 

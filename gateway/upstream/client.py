@@ -6,12 +6,18 @@ at shutdown; tests and ``gateway test`` swap the transport, never patch function
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import httpx
 
 from ..plan import ProviderPlan
+
+# httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
+# paths): keep those loggers quiet whatever logging the embedding application configures.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 TransportFactory = Callable[[ProviderPlan], httpx.AsyncBaseTransport | None]
 

@@ -1,0 +1,137 @@
+"""Shared fixtures: the sandbox provider in its own process, gateway configs, an in-process app.
+
+The gateway under test talks real HTTP on loopback to the simulator (``examples/sandbox``), which
+records every call it receives; tests read that log to prove what the provider saw. After every
+test, the captured logs are searched for every card number and PIN the simulator knows.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+import yaml
+from litestar.testing import TestClient
+
+from gateway.app import create_app
+from gateway.load import load
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_MAPPING = ROOT / "mappings" / "sandbox.yaml"
+SANDBOX_KEY_FILE = ROOT / "examples" / "sandbox" / "sandbox.key"
+
+
+class Sandbox:
+    """Handle on the simulator process and its ``/_sim`` control API."""
+
+    def __init__(self, url: str, log_file: Path) -> None:
+        self.url = url
+        self.log_file = log_file
+        self.http = httpx.Client(base_url=url, timeout=10)
+
+    def reset(self) -> None:
+        self.http.post("/_sim/reset").raise_for_status()
+
+    def calls(self) -> list[dict[str, Any]]:
+        return self.http.get("/_sim/calls").json()["calls"]
+
+    def fault(self, mode: str, **kw: Any) -> None:
+        self.http.post("/_sim/faults", json={"mode": mode, **kw}).raise_for_status()
+
+    def add_card(self, number: str, *, pin: str | None, state: str = "active", amount_minor: int = 0,
+                 currency: str = "USD") -> None:
+        body = {"number": number, "pin": pin, "state": state, "amount_minor": amount_minor, "currency": currency}
+        self.http.post("/_sim/cards", json=body).raise_for_status()
+
+    def cards(self) -> list[dict[str, Any]]:
+        return self.http.get("/_sim/cards").json()["cards"]
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    log_file = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+    with log_file.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "examples.sandbox", "--port", "0"], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=err)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    match = re.search(r"http://[\d.]+:\d+", line)
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"the sandbox did not start: {line!r} {log_file.read_text()}")
+    sim = Sandbox(match.group(0), log_file)
+    for _ in range(100):
+        try:
+            sim.http.get("/_sim/health")
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield sim
+    proc.terminate()
+    proc.wait(10)
+    leaked = _leaks(log_file.read_text(errors="replace"), sim_secrets_seen)
+    assert not leaked, f"the sandbox's own output shows card data: {leaked}"
+
+
+sim_secrets_seen: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox_and_no_leaks(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Reset the simulator before each test; after it, no card number or PIN in the logs."""
+    sim: Sandbox = request.getfixturevalue("sandbox")
+    sim.reset()
+    caplog.set_level(logging.DEBUG)
+    yield
+    secrets = {c["number"] for c in sim.cards()} | {c["pin"] for c in sim.cards() if c["pin"]}
+    secrets |= set(getattr(request.node, "extra_secrets", ()))
+    sim_secrets_seen.update(secrets)
+    leaked = _leaks(caplog.text, secrets)
+    assert not leaked, f"card numbers or PINs in clear in the logs: {sorted(leaked)}"
+
+
+def _leaks(text: str, secrets: set[str]) -> set[str]:
+    found = set()
+    for secret in secrets:
+        if re.search(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", text, re.IGNORECASE):
+            found.add(secret)
+    return found
+
+
+def write_config(directory: Path, providers: dict[str, Any], **top: Any) -> Path:
+    """Write a gateway.yaml into ``directory`` and return its path."""
+    path = directory / "gateway.yaml"
+    path.write_text(yaml.safe_dump({**top, "providers": providers}, sort_keys=False))
+    return path
+
+
+def sandbox_provider(sim: Sandbox, mapping: Path = SANDBOX_MAPPING, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "mapping": str(mapping),
+        "vars": {"base_url": sim.url},
+        "secrets": {"api_key": {"file": str(SANDBOX_KEY_FILE)}},
+        "inbound": "none",
+    }
+    entry.update(extra)
+    return entry
+
+
+def client_for(config: Path, **kwargs: Any) -> TestClient:
+    plan, diagnostics = load(config)
+    assert plan is not None, "\n".join(map(str, diagnostics))
+    return TestClient(create_app(plan, **kwargs))
+
+
+@pytest.fixture
+def gateway(sandbox: Sandbox, tmp_path: Path) -> Iterator[TestClient]:
+    """The gateway in-process on the shipped sandbox mapping, as provider `sandbox`."""
+    config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox)})
+    with client_for(config) as client:
+        yield client

@@ -1,0 +1,157 @@
+"""A broken mapping or gateway.yaml does not load, and says where (file:line:col) and why."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gateway.load import load, load_mapping
+
+GOOD = """\
+base_url: https://provider.example
+secrets: [token]
+auth: {type: bearer, token: token}
+operations:
+  balance:
+    steps:
+      - name: lookup
+        request:
+          path: /cards/{{ request.identifier.number | urlsegment }}
+          method: GET
+        extract: {minor: balance.minor, currency: balance.currency}
+    response:
+      value: "{{ steps.lookup.minor | from_minor(steps.lookup.currency) }}"
+      currency: "{{ steps.lookup.currency }}"
+  issue: {unsupported: the provider cannot create cards}
+  activate: {unsupported: cards are sold active}
+  deactivate: {unsupported: not offered}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # file names in messages are relative to the working directory
+
+
+def messages(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "m.yaml"
+    path.write_text(textwrap.dedent(text))
+    plan, diagnostics = load_mapping(path)
+    assert plan is None or not [d for d in diagnostics if d.severity == "error"]
+    return [str(d) for d in diagnostics]
+
+
+def test_the_good_mapping_loads_clean(tmp_path):
+    assert messages(tmp_path, GOOD) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('currency: "{{ steps.lookup.currency }}"', 'currency: "{{ steps.lookup.currency }"',
+         "m.yaml:14:17: GW010 template error: unexpected '}' (at operations.balance.response.currency)"),
+        ("| urlsegment }}", "| urlsegmnt }}",
+         "m.yaml:9:17: GW011 template error: No filter named 'urlsegmnt'; available filters: card_number, derive, "
+         "fit_key, from_minor, rfc3339, sha256, to_decimal, to_decimal_string, to_minor, urlsegment and Jinja's "
+         "built-ins (at operations.balance.steps[0].request.path)"),
+        ("minor: balance.minor,", "minor: balance.minor ||,",
+         "m.yaml:11:42: GW020 JMESPath syntax error at character 17 of `balance.minor ||`: Incomplete expression (at operations.balance.steps[0].extract.minor)"),
+        ("minor: balance.minor,", "minor: lenght(balance),",
+         "m.yaml:11:26: GW021 JMESPath function `lenght()` does not exist; did you mean `length`? (at operations.balance.steps[0].extract.minor)"),
+        ("          method: GET", "          methd: GET",
+         "m.yaml:10:11: GW003 unknown field `methd`; did you mean `method`? (at operations.balance.steps[0].request.methd)"),
+        ("          method: GET", "          method: FETCH",
+         "m.yaml:10:19: GW004 invalid value 'FETCH' (at operations.balance.steps[0].request.method)"),
+        ("  issue: {unsupported", "  isue: {unsupported",
+         "m.yaml:15:3: GW030 unknown operation `isue`; did you mean `issue`? (at operations.isue)"),
+        ("value: \"{{ steps", "vaule: \"{{ steps",
+         "m.yaml:13:14: GW032 NewStore's `balance` response has no field `vaule`; did you mean `value`? (at operations.balance.response.vaule)"),
+        ("auth: {type: bearer, token: token}", "auth: {type: bearer, token: tokn}",
+         "m.yaml:3:29: GW042 auth uses secret `tokn`, which the mapping does not declare; add it to `secrets:` (at auth.token)"),
+        ("{{ request.identifier.number | urlsegment }}", "{{ requests.identifier.number | urlsegment }}",
+         "m.yaml:9:17: GW012 template reads `requests`, which does not exist; did you mean `request`? (at operations.balance.steps[0].request.path)"),
+        ("operations:\n", "operations:\n  balance: {unsupported: x}\n",
+         "m.yaml:6:3: GW002 duplicate key `balance` (first defined on line 5); YAML would silently keep only the last one (at operations.balance)"),
+    ],
+)
+def test_each_mistake_is_reported_at_its_line(tmp_path, old, new, expected):
+    assert old in GOOD
+    found = messages(tmp_path, GOOD.replace(old, new, 1))
+    assert expected in found, "\n".join(found)
+
+
+def test_template_error_inside_a_block_scalar_points_at_its_line(tmp_path):
+    text = GOOD.replace(
+        "          method: GET\n",
+        "          method: POST\n          text: |\n            <Balance>\n              <Card>{{ request.identifier.number</Card>\n            </Balance>\n",
+    )
+    found = messages(tmp_path, text)
+    assert any(f.startswith("m.yaml:13:") and "GW010" in f for f in found), found
+
+
+def test_yaml_syntax_error(tmp_path):
+    found = messages(tmp_path, "base_url: [unclosed\noperations: {}\n")
+    assert found == ["m.yaml:2:11: GW001 YAML syntax error: while parsing a flow sequence expected ',' or ']', but got ':'"]
+
+
+def test_gateway_yaml_errors_name_the_file_and_key(tmp_path, monkeypatch):
+    (tmp_path / "m.yaml").write_text(GOOD)
+    (tmp_path / "gateway.yaml").write_text(textwrap.dedent("""\
+        providers:
+          acme:
+            mapping: m.yaml
+            secrets: {token: {env: ACME_TOKEN_THAT_IS_NOT_SET}}
+            inbound: {key: {env: ACME_INBOUND_NOT_SET}}
+          Bad Name:
+            mapping: m.yaml
+            inbound: none
+          other:
+            mapping: missing.yaml
+            inbound: none
+    """))
+    monkeypatch.chdir(tmp_path)
+    plan, diagnostics = load("gateway.yaml")
+    assert plan is None
+    assert [str(d) for d in diagnostics] == [
+        "gateway.yaml:4:22: GW040 secret `token` of `acme`: environment variable `ACME_TOKEN_THAT_IS_NOT_SET` is not set (at providers.acme.secrets.token)",
+        "gateway.yaml:5:20: GW040 inbound key of `acme`: environment variable `ACME_INBOUND_NOT_SET` is not set (at providers.acme.inbound.key)",
+        "gateway.yaml:6:3: GW043 provider name `Bad Name` must be lowercase letters, digits, `-` or `_` (it is the first segment of NewStore's URL) (at providers.Bad Name)",
+        "gateway.yaml:10:14: GW006 cannot read `missing.yaml`: No such file or directory (at providers.other.mapping)",
+    ]
+
+
+def test_lint_mode_downgrades_unset_secrets_to_warnings(tmp_path, monkeypatch):
+    (tmp_path / "m.yaml").write_text(GOOD)
+    (tmp_path / "gateway.yaml").write_text("providers:\n  acme:\n    mapping: m.yaml\n    secrets: {token: {env: NOT_SET_ANYWHERE}}\n    inbound: none\n")
+    monkeypatch.chdir(tmp_path)
+    plan, diagnostics = load("gateway.yaml", require_secrets=False)
+    assert plan is not None
+    assert [d.severity for d in diagnostics] == ["warning"]
+
+
+def test_provider_vars_and_secrets_must_match_the_mapping(tmp_path, monkeypatch):
+    (tmp_path / "m.yaml").write_text(GOOD.replace("secrets: [token]", "secrets: [token]\nvars: {shop: null, region: eu}"))
+    (tmp_path / "gateway.yaml").write_text(textwrap.dedent("""\
+        providers:
+          acme:
+            mapping: m.yaml
+            vars: {regoin: us}
+            inbound: none
+    """))
+    monkeypatch.chdir(tmp_path)
+    plan, diagnostics = load("gateway.yaml")
+    assert plan is None
+    assert [str(d) for d in diagnostics] == [
+        "gateway.yaml:4:12: GW041 `m.yaml` declares no variable `regoin`; did you mean `region`? (at providers.acme.vars.regoin)",
+        "gateway.yaml:4:13: GW041 variable `shop` has no default in `m.yaml`; set providers.acme.vars.shop (at providers.acme.vars)",
+        "gateway.yaml:2:5: GW042 `m.yaml` needs secret `token`; add providers.acme.secrets.token: {env: NAME} (at providers.acme)",
+    ]
+
+
+def test_the_shipped_configuration_loads_clean():
+    root = Path(__file__).resolve().parent.parent
+    plan, diagnostics = load(root / "gateway.yaml")
+    assert plan is not None
+    assert diagnostics == []
