@@ -133,7 +133,8 @@ def _bind_secrets(ctx: FileContext, name: str, entry: model.ProviderEntry, mappi
     for key in mapping.declared_secrets:
         if key not in entry.secrets:
             ctx.report(ppath if entry.secrets else ("providers", name), "GW042",
-                       f"`{mapping.file}` needs secret `{key}`; add providers.{name}.secrets.{key}: {{env: NAME}}")
+                       f"`{mapping.file}` needs secret `{key}`; add providers.{name}.secrets.{key}: {{env: NAME}}",
+                       at_key=True)
     return out
 
 

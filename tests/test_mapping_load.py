@@ -146,7 +146,7 @@ def test_provider_vars_and_secrets_must_match_the_mapping(tmp_path, monkeypatch)
     assert [str(d) for d in diagnostics] == [
         "gateway.yaml:4:12: GW041 `m.yaml` declares no variable `regoin`; did you mean `region`? (at providers.acme.vars.regoin)",
         "gateway.yaml:4:11: GW041 variable `shop` has no default in `m.yaml`; set providers.acme.vars.shop (at providers.acme.vars)",
-        "gateway.yaml:2:5: GW042 `m.yaml` needs secret `token`; add providers.acme.secrets.token: {env: NAME} (at providers.acme)",
+        "gateway.yaml:2:3: GW042 `m.yaml` needs secret `token`; add providers.acme.secrets.token: {env: NAME} (at providers.acme)",
     ]
 
 
