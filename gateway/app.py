@@ -108,6 +108,8 @@ async def _handle(plan: GatewayPlan, upstreams: dict[str, Upstream], request: Re
             ) from None
         status, content = 200, contract.encode(result)
         log["outcome"] = "ok"
+        if log["card"] is None:  # issue: the card number comes from the provider
+            log["card"] = logs.mask_card(_card_number(result))
     except WebhookError as exc:
         status, content = exc.status, contract.encode(exc.body())
         log["outcome"] = _outcome(exc)

@@ -26,7 +26,7 @@ class Companions:
         self.plans = tuple(plans)
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def __enter__(self) -> "Companions":
+    def __enter__(self) -> Companions:
         try:
             for plan in self.plans:
                 command = [sys.executable if part == "{python}" else part for part in plan.command]

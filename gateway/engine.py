@@ -14,7 +14,7 @@ webhook may have reached the provider, which decides ``request_accepted`` for un
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jmespath.exceptions
@@ -44,7 +44,6 @@ class RunState:
     sent: bool = False
     step: str | None = None
     calls: int = 0
-    trace: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def run_operation(provider: ProviderPlan, upstream: Upstream, op: OperationPlan,
@@ -55,7 +54,7 @@ async def run_operation(provider: ProviderPlan, upstream: Upstream, op: Operatio
         "steps": steps,
         "vars": provider.vars,
         "idempotence_key": getattr(request, "idempotence_key", None),
-        "now": now or dt.datetime.now(dt.timezone.utc),
+        "now": now or dt.datetime.now(dt.UTC),
     }
     for step in op.steps:
         state.step = step.name

@@ -79,7 +79,7 @@ def rfc3339(value: Any) -> str:
     """A timezone-aware datetime as RFC 3339 in UTC: ``2023-12-31T10:11:17Z``."""
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
         raise FilterError("rfc3339 expects a timezone-aware datetime such as `now`")
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def to_decimal(value: Any) -> Decimal:

@@ -92,7 +92,7 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         mapping=mapping,
         base_url=base_url,
         vars=MappingProxyType(variables),
-        auth_headers=MappingProxyType(_auth_headers(mapping, secrets, ctx.located.data, name)),
+        auth_headers=MappingProxyType(_auth_headers(mapping.auth_spec, secrets)),
         inbound=inbound,
         deadline=entry.deadline or raw.deadline,
         max_connections=entry.max_connections,
@@ -153,8 +153,8 @@ def _bind_inbound(ctx: FileContext, name: str, entry: model.ProviderEntry, requi
     return InboundPlan(header=inbound.header, expected=Secret(expected))
 
 
-def _auth_headers(mapping: MappingPlan, secrets: dict[str, Secret], _data: Any, _name: str) -> dict[str, Secret]:
-    raw = mapping.auth_spec
+def _auth_headers(raw: model.UpstreamAuth, secrets: dict[str, Secret]) -> dict[str, Secret]:
+    """The headers an auth kind sends, computed once per provider (they are static)."""
     if isinstance(raw, model.HeaderAuth):
         return {h: Secret(raw.prefix + secrets[s].reveal()) for h, s in raw.headers.items()}
     if isinstance(raw, model.BearerAuth):

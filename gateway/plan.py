@@ -7,8 +7,7 @@ resolved. The request path reads only these objects; it never sees YAML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .config.secrets import Secret
@@ -116,4 +115,3 @@ class GatewayPlan:
     providers: Mapping[str, ProviderPlan]
     max_body_bytes: int
     companions: tuple[CompanionPlan, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

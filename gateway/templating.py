@@ -199,11 +199,6 @@ def _is_single_output(source: str, env: jinja2.Environment) -> bool:
     return len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData)
 
 
-def compile_expression(source: str, where: Where) -> Expr:
-    """A bare Jinja expression (no braces), as used by a step's ``if``."""
-    return Expr(source, where)
-
-
 def referenced_names(source: str) -> set[str]:
     """The top-level names a template reads (for lint and for checking contexts)."""
     from jinja2 import meta

@@ -97,7 +97,7 @@ def test_keys_derive_and_fit():
 
 
 def test_rfc3339():
-    now = dt.datetime(2023, 12, 31, 10, 11, 17, 123456, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2023, 12, 31, 10, 11, 17, 123456, tzinfo=dt.UTC)
     assert filters.rfc3339(now) == "2023-12-31T10:11:17Z"
     with pytest.raises(filters.FilterError):
         filters.rfc3339(dt.datetime(2023, 1, 1))

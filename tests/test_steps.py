@@ -7,10 +7,8 @@ echo server that answers with exactly what it received.
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 

@@ -11,7 +11,7 @@ import hmac
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 CardState = Literal["registered", "active", "deactivated"]
@@ -24,7 +24,7 @@ SEED_TIMESTAMP = "2024-01-01T00:00:00Z"
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pins_match(given: str, expected: str) -> bool:

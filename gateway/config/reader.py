@@ -157,35 +157,21 @@ def _humanise(message: str) -> str:
 
 
 def _fields_at(root: type, path: KeyPath, data: Any) -> list[str]:
-    """The field names the Struct at ``path`` accepts (best effort, for suggestions)."""
-    from . import model
-
+    """The field names the Struct at ``path`` accepts, for "did you mean" suggestions."""
+    type_: Any = root
     node: Any = data
     for part in path:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return []
-    candidates: list[type] = []
-    # Walk the type tree alongside the data to find the Struct type at `path`.
-    current: Any = root
-    for part in path:
-        current = _child_type(current, part, data)
-        if current is None:
-            break
-        data = data[part] if isinstance(data, (dict, list)) else None
-    if isinstance(current, type) and issubclass(current, msgspec.Struct):
-        candidates.append(current)
-    elif current is model.UpstreamAuth or current is None:
-        pass
-    names: list[str] = []
-    for c in candidates:
-        names.extend(f.encode_name for f in msgspec.structs.fields(c))
-    if isinstance(node, dict) and "type" in node:
-        for kind in model.UpstreamAuth.__args__:  # type: ignore[attr-defined]
-            if msgspec.inspect.type_info(kind).tag == node.get("type"):
-                names.extend(f.encode_name for f in msgspec.structs.fields(kind))
-    return names
+        type_ = _child_type(type_, part, node)
+        node = node[part] if isinstance(node, (dict, list)) else None
+    type_ = _unwrap(type_)
+    if typing.get_origin(type_) in (typing.Union, types.UnionType):
+        # A tagged union (an auth kind): the member named by the data's `type`.
+        tag = node.get("type") if isinstance(node, dict) else None
+        members = [a for a in typing.get_args(type_) if isinstance(a, type) and issubclass(a, msgspec.Struct)]
+        type_ = next((m for m in members if msgspec.inspect.type_info(m).tag == tag), None)
+    if isinstance(type_, type) and issubclass(type_, msgspec.Struct):
+        return [f.encode_name for f in msgspec.structs.fields(type_)]
+    return []
 
 
 def _child_type(type_: Any, part: str | int, data: Any) -> Any:
@@ -198,7 +184,9 @@ def _child_type(type_: Any, part: str | int, data: Any) -> Any:
         return typing.get_args(type_)[1]
     if origin in (typing.Union, types.UnionType):
         structs = [a for a in typing.get_args(type_) if isinstance(a, type) and issubclass(a, msgspec.Struct)]
-        return structs[0] if len(structs) == 1 else None
+        if len(structs) == 1:
+            return _child_type(structs[0], part, data)
+        return None
     if origin is typing.Annotated:
         return _child_type(typing.get_args(type_)[0], part, data)
     if isinstance(type_, type) and issubclass(type_, msgspec.Struct):

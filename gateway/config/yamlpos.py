@@ -117,8 +117,6 @@ yaml.constructor.SafeConstructor.__init__(_constructor)
 
 
 def _scalar(node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return _constructor.construct_object(node, deep=True)
     return _constructor.construct_object(node, deep=True)
 
 
