@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from . import logs
 from .diagnostics import errors
+from .lint.format import FORMATS
 from .load import load
 
 
@@ -26,10 +28,32 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--no-companions", action="store_true", help="do not start the companions listed in gateway.yaml")
+    lint = sub.add_parser("lint", help="check gateway.yaml and mappings; exit 1 on errors")
+    lint.add_argument("paths", nargs="*", type=Path, help="files or folders to lint (default: --config and mappings/)")
+    lint.add_argument("--config", type=Path, default=None, help="gateway.yaml to lint (default: gateway.yaml)")
+    lint.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
+    lint.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "lint":
+        return _lint(args)
     return 2  # pragma: no cover - argparse enforces the choices
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from .lint import UsageError, lint
+    from .lint.format import render
+
+    try:
+        diagnostics = lint(args.paths, config=args.config)
+    except UsageError as exc:
+        print(f"gateway lint: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(diagnostics, args.format))
+    if errors(diagnostics) or (args.strict and diagnostics):
+        return 1
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

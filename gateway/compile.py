@@ -24,8 +24,11 @@ from .config.reader import FileContext
 from .config.yamlpos import KeyPath, format_path
 from .contract import OPERATIONS
 from .plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
+from . import checks
+from .references import Scope, reads
 from .templating import (
     CONTEXT_NAMES,
+    ENV,
     XML_ENV,
     Const,
     DictValue,
@@ -34,7 +37,6 @@ from .templating import (
     Value,
     Where,
     compile_string,
-    referenced_names,
 )
 
 _JMES_FUNCTIONS = frozenset(jmespath.functions.Functions.FUNCTION_TABLE)  # type: ignore[attr-defined]
@@ -63,9 +65,8 @@ class _Compiler:
         line, col = self.ctx.located.position(path)
         return Where(self.file, format_path(path), line, col)
 
-    def value(self, raw: Any, path: KeyPath, *, names: tuple[str, ...] = CONTEXT_NAMES,
-              native: bool = True, env: Any = None) -> Value:
-        """Compile a YAML value whose string leaves may be templates."""
+    def value(self, raw: Any, path: KeyPath, scope: Scope, *, native: bool = True, env: Any = None) -> Value:
+        """Compile a YAML value whose string leaves may be templates reading ``scope``."""
         if isinstance(raw, str):
             kwargs = {"env": env} if env is not None else {}
             try:
@@ -74,29 +75,21 @@ class _Compiler:
                 self.ctx.report(path, exc.code, f"template error: {exc.message}", line_offset=exc.line)
                 return Const(None)
             if compiled.has_templates:
-                self._check_names(raw, path, names)
+                free, found = reads(env or ENV, raw)
+                for problem in scope.check(free, found):
+                    self.ctx.report(path, problem.code, problem.message, line_offset=problem.lineno)
             return compiled
         if isinstance(raw, dict):
-            items = tuple((str(k), self.value(v, path + (k,), names=names, native=native, env=env)) for k, v in raw.items())
+            items = tuple((str(k), self.value(v, path + (k,), scope, native=native, env=env)) for k, v in raw.items())
             if all(not v.has_templates for _, v in items):
                 return Const({k: v.render({}) for k, v in items})
             return DictValue(items)
         if isinstance(raw, list):
-            values = tuple(self.value(v, path + (i,), names=names, native=native, env=env) for i, v in enumerate(raw))
+            values = tuple(self.value(v, path + (i,), scope, native=native, env=env) for i, v in enumerate(raw))
             if all(not v.has_templates for v in values):
                 return Const([v.render({}) for v in values])
             return ListValue(values)
         return Const(raw)
-
-    def _check_names(self, source: str, path: KeyPath, names: tuple[str, ...]) -> None:
-        try:
-            used = referenced_names(source)
-        except Exception:  # syntax errors were reported by compile_string already
-            return
-        for name in sorted(used - set(names) - {"range", "dict"}):
-            hint = difflib.get_close_matches(name, names, n=1)
-            tail = f"; did you mean `{hint[0]}`?" if hint else f"; a template here can read: {', '.join(names)}"
-            self.ctx.report(path, "GW012", f"template reads `{name}`, which does not exist{tail}")
 
     def jmes(self, expr: str, path: KeyPath) -> Any:
         try:
@@ -127,9 +120,14 @@ class _Compiler:
             if secret not in declared_secrets:
                 self.ctx.report(("auth",) + ref_path, "GW042",
                                 f"auth uses secret `{secret}`, which the mapping does not declare; add it to `secrets:`")
-        base_url = self.value(raw.base_url, ("base_url",), names=("vars",), native=False)
-        headers = self.value(raw.headers, ("headers",))
-        errors = self.rules(raw.errors, ("errors",))
+        self.variables = frozenset(raw.vars)
+        base_url = self.value(raw.base_url, ("base_url",), Scope(("vars",), self.variables), native=False)
+        mapping_scope = Scope(CONTEXT_NAMES, self.variables)
+        headers = self.value(raw.headers, ("headers",), mapping_scope)
+        checks.literal_secrets(self.ctx, raw.headers, ("headers",))
+        errors = self.rules(raw.errors, ("errors",), mapping_scope)
+        self.mapping_rules = raw.errors
+        checks.mapping_rules_shadowed(self.ctx, raw.errors)
         operations: dict[str, OperationPlan] = {}
         for name, spec in raw.operations.items():
             path = ("operations", name)
@@ -143,10 +141,10 @@ class _Compiler:
                 operations[name] = op
         for name in OPERATIONS:
             if name not in raw.operations:
-                self.ctx.report(("operations",), "GW033",
+                self.ctx.report(("operations",), "GW037",
                                 f"operation `{name}` is neither mapped nor declared `unsupported`; "
                                 "NewStore will get a 400 `unsupported_operation` for it",
-                                severity="warning")
+                                severity="warning", at_key=True)
         if any(d.severity == "error" for d in self.ctx.diagnostics[before:]):
             return None
         return MappingPlan(
@@ -171,21 +169,28 @@ class _Compiler:
         if spec.unsupported is not None:
             return OperationPlan(name, self.where(path), spec.unsupported, (), (), Const(None))
         steps: list[StepPlan] = []
-        seen: set[str] = set()
+        visible: dict[str, tuple[str, ...]] = {}
+        used: set[tuple[str, str]] = set()
         for i, step in enumerate(spec.steps):
             step_path = path + ("steps", i)
-            if step.name in seen:
+            if step.name in visible:
                 self.ctx.report(step_path + ("name",), "GW031", f"step name `{step.name}` is used twice in `{name}`")
-            seen.add(step.name)
-            compiled = self.step(step, step_path)
+            later = frozenset(s.name for s in spec.steps[i:])
+            scope = Scope(CONTEXT_NAMES, self.variables, name, dict(visible), later, used)
+            compiled = self.step(step, step_path, scope)
             if compiled is not None:
                 steps.append(compiled)
+            visible[step.name] = tuple(step.extract)
+        all_steps = Scope(CONTEXT_NAMES, self.variables, name, dict(visible), frozenset(), used)
         if spec.response is None and OPERATIONS[name].required:
             self.ctx.report(path, "GW032", f"operation `{name}` has no `response`; NewStore requires {', '.join(OPERATIONS[name].required)}")
         else:
             self._check_response_shape(name, spec.response, path + ("response",))
-        response = self.value(spec.response if spec.response is not None else {}, path + ("response",))
-        return OperationPlan(name, self.where(path), None, tuple(steps), self.rules(spec.errors, path + ("errors",)), response)
+        response = self.value(spec.response if spec.response is not None else {}, path + ("response",), all_steps)
+        rules = self.rules(spec.errors, path + ("errors",), all_steps.with_response())
+        checks.unused_extracts(self.ctx, spec, path, used)
+        checks.shadowed_rules(self.ctx, spec, path, self.mapping_rules)
+        return OperationPlan(name, self.where(path), None, tuple(steps), rules, response)
 
     def _check_response_shape(self, op: str, raw: Any, path: KeyPath) -> None:
         if not isinstance(raw, dict):
@@ -202,13 +207,13 @@ class _Compiler:
                     break  # a template produces this part; checked when it renders
         _check_fields(self.ctx, OPERATIONS[op].response_type, raw, path, op)
 
-    def step(self, step: model.Step, path: KeyPath) -> StepPlan | None:
+    def step(self, step: model.Step, path: KeyPath, scope: Scope) -> StepPlan | None:
         req = step.request
         rpath = path + ("request",)
         if (req.path is None) == (req.url is None):
             self.ctx.report(rpath, "GW031", f"step `{step.name}` needs exactly one of `path` (joined to base_url) or `url`")
             return None
-        if req.path is not None and not req.path.startswith("/"):
+        if req.path is not None and not req.path.startswith(("/", "{{", "{%")):
             self.ctx.report(rpath + ("path",), "GW031", "`path` must start with `/` (it is joined to the mapping's base_url)")
         kinds = [k for k in ("json", "form", "graphql", "text", "xml") if getattr(req, k) not in (None, msgspec.UNSET)]
         if len(kinds) > 1:
@@ -218,11 +223,13 @@ class _Compiler:
             if name in _RESERVED_EXTRACT:
                 self.ctx.report(path + ("extract", name), "GW031", f"`{name}` is reserved (steps.<name>.response holds the raw response); pick another name")
         target_raw = req.path if req.path is not None else req.url
-        target = self.value(target_raw, rpath + ("path" if req.path is not None else "url",), native=False)
-        body = self.body(req, kinds[0] if kinds else "none", rpath)
+        target = self.value(target_raw, rpath + ("path" if req.path is not None else "url",), scope, native=False)
+        body = self.body(req, kinds[0] if kinds else "none", rpath, scope)
+        for part in ("headers", "query", "json", "form"):
+            checks.literal_secrets(self.ctx, getattr(req, part), rpath + (part,))
         condition = None
         if step.if_ is not None:
-            condition = self.value("{{ " + step.if_ + " }}", path + ("if",))
+            condition = self.value("{{ " + step.if_ + " }}", path + ("if",), scope)
         return StepPlan(
             name=step.name,
             where=self.where(path),
@@ -230,23 +237,23 @@ class _Compiler:
             method=req.method,
             target=target,
             is_path=req.path is not None,
-            query=self.value(req.query, rpath + ("query",)),
-            headers=self.value(req.headers, rpath + ("headers",)),
+            query=self.value(req.query, rpath + ("query",), scope),
+            headers=self.value(req.headers, rpath + ("headers",), scope),
             body=body,
             timeout=req.timeout,
             parse=step.parse,
             success=self.jmes(step.success, path + ("success",)) if step.success else None,
-            errors=self.rules(step.errors, path + ("errors",)),
+            errors=self.rules(step.errors, path + ("errors",), scope.with_response()),
             extract=tuple((k, self.jmes(v, path + ("extract", k))) for k, v in step.extract.items()),
         )
 
-    def body(self, req: model.RequestSpec, kind: str, path: KeyPath) -> BodyPlan:
+    def body(self, req: model.RequestSpec, kind: str, path: KeyPath, scope: Scope) -> BodyPlan:
         if kind == "none":
             return BodyPlan("none", None, None)
         if kind == "json":
-            return BodyPlan("json", self.value(req.json, path + ("json",)), req.content_type or "application/json")
+            return BodyPlan("json", self.value(req.json, path + ("json",), scope), req.content_type or "application/json")
         if kind == "form":
-            return BodyPlan("form", self.value(req.form, path + ("form",)), req.content_type or "application/x-www-form-urlencoded")
+            return BodyPlan("form", self.value(req.form, path + ("form",), scope), req.content_type or "application/x-www-form-urlencoded")
         if kind == "graphql":
             gql = req.graphql
             assert gql is not None
@@ -257,27 +264,27 @@ class _Compiler:
                 raw["operationName"] = gql.operation_name
             # The query text is GraphQL, not a template: only variables are rendered.
             value = DictValue((("query", Const(gql.query)),) + tuple(
-                (k, self.value(v, path + ("graphql", "variables" if k == "variables" else k)))
+                (k, self.value(v, path + ("graphql", "variables" if k == "variables" else k), scope))
                 for k, v in raw.items() if k != "query"
             ))
             return BodyPlan("graphql", value, req.content_type or "application/json")
         if kind == "text":
-            return BodyPlan("text", self.value(req.text, path + ("text",), native=False), req.content_type or "text/plain; charset=utf-8")
-        return BodyPlan("xml", self.value(req.xml, path + ("xml",), native=False, env=XML_ENV), req.content_type or "application/xml; charset=utf-8")
+            return BodyPlan("text", self.value(req.text, path + ("text",), scope, native=False), req.content_type or "text/plain; charset=utf-8")
+        return BodyPlan("xml", self.value(req.xml, path + ("xml",), scope, native=False, env=XML_ENV), req.content_type or "application/xml; charset=utf-8")
 
-    def rules(self, rules: list[model.ErrorRule], path: KeyPath) -> tuple[ErrorRulePlan, ...]:
+    def rules(self, rules: list[model.ErrorRule], path: KeyPath, scope: Scope) -> tuple[ErrorRulePlan, ...]:
         out = []
         for i, rule in enumerate(rules):
             rpath = path + (i,)
             if rule.status is None and rule.match is None:
-                self.ctx.report(rpath, "GW034", "an error rule needs `status`, `match` or both; without them it would match every answer, successes included")
+                self.ctx.report(rpath, "GW035", "an error rule needs `status`, `match` or both; without them it would match every answer, successes included")
                 continue
             statuses = self._statuses(rule.status, rpath + ("status",)) if rule.status is not None else None
             match = self.jmes(rule.match, rpath + ("match",)) if rule.match else None
             out.append(ErrorRulePlan(
                 where=self.where(rpath),
                 error_code=rule.error_code,
-                message=self.value(rule.message, rpath + ("message",), names=CONTEXT_NAMES + ("response",), native=False),
+                message=self.value(rule.message, rpath + ("message",), scope.with_response(), native=False),
                 statuses=statuses,
                 match=match,
                 accepted=rule.accepted,

@@ -19,6 +19,7 @@ class Rule:
     code: str
     name: str
     summary: str
+    severity: Severity = "error"
 
 
 RULES: dict[str, Rule] = {
@@ -32,20 +33,28 @@ RULES: dict[str, Rule] = {
         Rule("GW006", "config.missing-file", "A file named by the configuration does not exist or cannot be read."),
         Rule("GW010", "template.syntax", "A Jinja template does not parse."),
         Rule("GW011", "template.unknown-filter", "A template uses a filter that does not exist."),
-        Rule("GW012", "template.undefined-name", "A template reads a name that does not exist in its context."),
+        Rule("GW012", "template.undefined-name", "A template reads a top-level name that its context does not have."),
+        Rule("GW013", "template.unknown-request-field", "A template reads a field that the operation's NewStore request does not carry."),
+        Rule("GW014", "template.unknown-step-value", "A template reads a step that does not run before it, or a name that step does not extract."),
+        Rule("GW015", "template.undeclared-var", "A template reads a variable that the mapping's `vars` does not declare."),
         Rule("GW020", "jmespath.syntax", "A JMESPath expression does not parse."),
         Rule("GW021", "jmespath.unknown-function", "A JMESPath expression calls a function that does not exist."),
         Rule("GW030", "mapping.unknown-operation", "An operation that NewStore does not have."),
-        Rule("GW031", "mapping.step", "A step is malformed (name, target URL or body kind)."),
-        Rule("GW032", "mapping.response", "An operation's response cannot produce a field NewStore requires."),
+        Rule("GW031", "mapping.step", "A step is malformed: its name, its target URL or its body kind."),
+        Rule("GW032", "mapping.response", "An operation's response cannot produce a field NewStore requires, or names one NewStore does not have."),
         Rule("GW033", "mapping.operation", "An operation has neither steps nor `unsupported`, or both."),
-        Rule("GW034", "mapping.error-rule", "An error rule that can never match."),
-        Rule("GW040", "secret.unset", "A secret is referenced but its environment variable or file is not set."),
+        Rule("GW034", "mapping.rule-never-matches", "An error rule that can never match: an earlier rule always wins, or its `match` is constant false.", "warning"),
+        Rule("GW035", "mapping.rule-matches-everything", "An error rule with neither `status` nor `match`: it would turn every answer, successes included, into an error."),
+        Rule("GW037", "mapping.operation-missing", "One of NewStore's four operations is neither mapped nor declared `unsupported`.", "warning"),
+        Rule("GW036", "mapping.unused-extract", "A step extracts a value that no later template reads.", "warning"),
+        Rule("GW040", "secret.unset", "A secret is referenced but its environment variable or file is not set (a warning in lint, an error in serve)."),
         Rule("GW041", "provider.vars", "A provider's variables do not match what its mapping declares."),
-        Rule("GW042", "provider.secrets", "A provider's secrets do not match what its mapping declares."),
+        Rule("GW042", "provider.secrets", "A provider's secrets do not match what its mapping declares, or `auth` names an undeclared secret."),
         Rule("GW043", "provider.name", "A provider route name that cannot appear in a URL path."),
-        Rule("GW044", "provider.inbound", "A provider's inbound authentication is missing or malformed."),
+        Rule("GW044", "provider.duplicate", "Two providers claim the same route name."),
         Rule("GW045", "provider.base-url", "A provider's base URL is not an absolute http(s) URL."),
+        Rule("GW046", "provider.insecure-base-url", "A provider's base URL is plain http to a host other than this machine.", "warning"),
+        Rule("GW050", "secret.literal", "A header or body value that looks like a credential written literally in the mapping.", "warning"),
     )
 }
 

@@ -8,11 +8,13 @@ that is not set is a warning instead of an error, since CI rarely has production
 from __future__ import annotations
 
 import base64
+import ipaddress
 import difflib
 import re
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from .compile import compile_mapping
 from .config import model, reader
@@ -25,7 +27,9 @@ from .templating import RenderError
 _ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-def load(path: str | Path, *, require_secrets: bool = True) -> tuple[GatewayPlan | None, list[Diagnostic]]:
+def load(path: str | Path, *, require_secrets: bool = True,
+         mappings_read: set[Path] | None = None) -> tuple[GatewayPlan | None, list[Diagnostic]]:
+    """Load gateway.yaml and its mappings; ``mappings_read`` collects the mapping files it read."""
     path = Path(path).resolve()
     diagnostics: list[Diagnostic] = []
     ctx = reader.read(path, diagnostics)
@@ -46,6 +50,8 @@ def load(path: str | Path, *, require_secrets: bool = True) -> tuple[GatewayPlan
         if mapping_path not in mappings:
             mctx = reader.read(mapping_path, diagnostics, origin=(ctx, ppath + ("mapping",)))
             mappings[mapping_path] = compile_mapping(mctx) if mctx is not None else None
+        if mappings_read is not None:
+            mappings_read.add(mapping_path)
         mapping = mappings[mapping_path]
         if mapping is None:
             continue
@@ -85,6 +91,9 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         ctx.report(ppath, "GW045", f"the base_url of `{mapping.file}` does not render for `{name}`: {exc.message}")
     if base_url and not re.match(r"^https?://[^/\s]+", base_url):
         ctx.report(ppath, "GW045", f"base_url for `{name}` must be an absolute http(s) URL, got `{base_url}`")
+    elif base_url.startswith("http://") and not _is_loopback(base_url):
+        ctx.report(ppath, "GW046", f"base_url for `{name}` is plain http to another machine; card numbers and "
+                                   "credentials would travel unencrypted: use https", severity="warning", at_key=True)
     if any(d.severity == "error" for d in ctx.diagnostics[before:]):
         return None
     return ProviderPlan(
@@ -97,6 +106,16 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         deadline=entry.deadline or raw.deadline,
         max_connections=entry.max_connections,
     )
+
+
+def _is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _bind_vars(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: MappingPlan) -> dict[str, Any]:

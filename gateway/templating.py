@@ -199,13 +199,6 @@ def _is_single_output(source: str, env: jinja2.Environment) -> bool:
     return len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData)
 
 
-def referenced_names(source: str) -> set[str]:
-    """The top-level names a template reads (for lint and for checking contexts)."""
-    from jinja2 import meta
-
-    return set(meta.find_undeclared_variables(ENV.parse(source)))
-
-
 def _compile_error(exc: jinja2.TemplateSyntaxError) -> TemplateCompileError:
     message = exc.message or "syntax error"
     code = "GW011" if message.startswith("No filter named") or message.startswith("No test named") else "GW010"

@@ -180,7 +180,8 @@ def test_a_mapping_that_renders_an_invalid_response_is_a_named_gateway_error(san
 
 
 def test_a_template_failing_at_run_time_names_file_step_and_line(sandbox, tmp_path):
-    mapping = variant(tmp_path, ('pin: "{{ request.identifier.pin }}"', 'pin: "{{ request.identifier.pin_code }}"'))
+    # Passes the load-time checks (metadata is free-form) but fails when a request has no metadata.
+    mapping = variant(tmp_path, ('pin: "{{ request.identifier.pin }}"', 'pin: "{{ request.metadata.pin }}"'))
     config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox, mapping)})
     with client_for(config) as client:
         response = client.post("/sandbox/gift_card/balance", json=BALANCE)
@@ -189,7 +190,7 @@ def test_a_template_failing_at_run_time_names_file_step_and_line(sandbox, tmp_pa
     assert payload["error_code"] == "mapping_error"
     assert payload["request_accepted"] is False  # it failed before anything was sent
     assert "variant.yaml`, operation `balance`, step `lookup`: the request does not render: undefined value:" in payload["message"]
-    assert "pin_code" in payload["message"]
-    line = next(i for i, l in enumerate(mapping.read_text().splitlines(), 1) if "pin_code" in l)
+    assert "'None' has no attribute 'pin'" in payload["message"]
+    line = next(i for i, l in enumerate(mapping.read_text().splitlines(), 1) if "request.metadata.pin" in l)
     assert payload["message"].endswith(f"(line {line})")
     assert sandbox.calls() == []

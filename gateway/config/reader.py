@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import re
@@ -71,6 +72,8 @@ def read(path: Path, diagnostics: list[Diagnostic], *, origin: tuple[FileContext
     located, problems = yamlpos.load(file, text)
     for p in problems:
         code = "GW002" if p.duplicate else "GW001"
+        if p.duplicate and len(p.path) == 2 and p.path[0] == "providers" and origin is None:
+            code = "GW044"
         diagnostics.append(Diagnostic(file, p.line, p.col, code, p.message, yamlpos.format_path(p.path) if p.path else ""))
     if located is None:
         return None
@@ -82,17 +85,49 @@ _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
 
 
 def convert(ctx: FileContext, type_: type[T], *, hint: str = "") -> T | None:
-    """``msgspec.convert`` the file's data into ``type_``; on failure, one diagnostic at its line."""
+    """``msgspec.convert`` the file's data into ``type_``, reporting every problem it can find.
+
+    msgspec stops at the first error. To report more than one, the offending entry is removed
+    from a copy of the data and the conversion retried; what converts in the end is returned so
+    later checks (templates, expressions) still run, while the diagnostics already make the
+    configuration fail.
+    """
     data = ctx.located.data
     if data is None:
         ctx.report((), "GW005", f"the file is empty; {hint or 'it should be a YAML mapping'}")
         return None
-    try:
-        return msgspec.convert(data, type_, strict=True)
-    except msgspec.ValidationError:
-        path, message = locate(type_, data)
+    data = copy.deepcopy(data)
+    seen: set[tuple[KeyPath, str]] = set()
+    for _ in range(100):
+        try:
+            return msgspec.convert(data, type_, strict=True)
+        except msgspec.ValidationError:
+            path, message = locate(type_, data)
+        if (path, message) in seen:
+            return None
+        seen.add((path, message))
         _report_validation(ctx, type_, path, message)
-        return None
+        if not _prune(data, path, message):
+            return None
+    return None
+
+
+def _prune(data: Any, path: KeyPath, message: str) -> bool:
+    """Remove what ``message`` complains about from ``data``; False if that cannot help."""
+    if m := _UNKNOWN.match(message):
+        path = path + (m.group("name"),)
+    # A missing field: drop the incomplete object itself, so its parent's default applies (or the
+    # parent reports it missing in turn).
+    if not path:
+        return False
+    parent = data
+    try:
+        for part in path[:-1]:
+            parent = parent[part]
+        del parent[path[-1]]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
 
 
 def locate(type_: Any, data: Any, prefix: KeyPath = ()) -> tuple[KeyPath, str]:

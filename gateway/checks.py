@@ -1,0 +1,109 @@
+"""Checks that find mappings which load but are probably wrong: warnings, mostly.
+
+Each looks at the raw (typed) mapping and reports through the file's context; none changes
+what the compiled plan does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .config import model
+from .config.reader import FileContext
+from .config.yamlpos import KeyPath
+from .templating import is_template
+
+_SECRET_NAME = re.compile(r"(authorization|api[-_]?key|apikey|token|secret|password|passwd|signature|credential)", re.I)
+_SECRET_VALUE = re.compile(r"^(bearer|basic|token)\s+\S{8,}$|^(sk|pk|rk)_(live|test)_\w{8,}$", re.I)
+
+
+def literal_secrets(ctx: FileContext, raw: Any, path: KeyPath) -> None:
+    """Warn about a constant that looks like a credential written into a header or body."""
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if isinstance(value, str) and not is_template(value) and _looks_secret(str(key), value):
+                ctx.report(path + (key,), "GW050",
+                           f"`{key}` holds what looks like a credential written literally; declare it in "
+                           "`secrets:` and send it with `auth`, so it comes from the environment",
+                           severity="warning")
+            elif isinstance(value, (dict, list)):
+                literal_secrets(ctx, value, path + (key,))
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            literal_secrets(ctx, value, path + (i,))
+
+
+def _looks_secret(key: str, value: str) -> bool:
+    if _SECRET_VALUE.match(value.strip()):
+        return True
+    return bool(_SECRET_NAME.search(key)) and len(value) >= 8 and " " not in value.strip()
+
+
+def unused_extracts(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, used: set[tuple[str, str]]) -> None:
+    for i, step in enumerate(spec.steps):
+        for name in step.extract:
+            if (step.name, name) not in used:
+                ctx.report(path + ("steps", i, "extract", name), "GW036",
+                           f"step `{step.name}` extracts `{name}`, which nothing reads", severity="warning", at_key=True)
+
+
+def shadowed_rules(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, mapping_rules: list[model.ErrorRule]) -> None:
+    """A rule that an earlier, broader rule always wins over can never match.
+
+    Rules are tried step, then operation, then mapping; a step's or operation's rule is checked
+    against everything tried before it. Mapping-level rules are checked once, among themselves.
+    """
+    op_rules = [(path + ("errors", i), r) for i, r in enumerate(spec.errors)]
+    reported: set[KeyPath] = set()
+    for s, step in enumerate(spec.steps):
+        own = [(path + ("steps", s, "errors", i), r) for i, r in enumerate(step.errors)]
+        _report_shadowed(ctx, own + op_rules, reported)
+
+
+def mapping_rules_shadowed(ctx: FileContext, rules: list[model.ErrorRule]) -> None:
+    _report_shadowed(ctx, [(("errors", i), r) for i, r in enumerate(rules)], set())
+
+
+def _report_shadowed(ctx: FileContext, sequence: list[tuple[KeyPath, model.ErrorRule]], reported: set[KeyPath]) -> None:
+    for j, (rpath, rule) in enumerate(sequence):
+        if rpath in reported:
+            continue
+        if _never(rule):
+            reported.add(rpath)
+            ctx.report(rpath + ("match",), "GW034", "this rule's `match` is a constant false value: it can never match",
+                       severity="warning")
+            continue
+        for earlier_path, earlier in sequence[:j]:
+            if _covers(earlier, rule):
+                reported.add(rpath)
+                ctx.report(rpath, "GW034",
+                           f"this rule can never match: the rule at line {ctx.located.position(earlier_path)[0]} "
+                           "matches every answer it would", severity="warning")
+                break
+
+
+def _statuses(rule: model.ErrorRule) -> set[int] | None:
+    if rule.status is None:
+        return None
+    items = rule.status if isinstance(rule.status, list) else [rule.status]
+    out: set[int] = set()
+    for item in items:
+        if isinstance(item, int):
+            out.add(item)
+        elif isinstance(item, str) and re.fullmatch(r"[1-5]xx", item):
+            out.update(range(int(item[0]) * 100, int(item[0]) * 100 + 100))
+    return out
+
+
+def _covers(earlier: model.ErrorRule, later: model.ErrorRule) -> bool:
+    if earlier.match is not None and earlier.match != later.match:
+        return False
+    a, b = _statuses(earlier), _statuses(later)
+    if a is None:
+        return earlier.match is not None and earlier.match == later.match
+    return b is not None and b <= a
+
+
+def _never(rule: model.ErrorRule) -> bool:
+    return rule.match is not None and rule.match.strip() in ("`false`", "`null`", "false", "null", "''", "`\"\"`", "`[]`", "`{}`")

@@ -1,0 +1,68 @@
+"""``gateway lint``: the loader's diagnostics for a set of files, nothing more and nothing less.
+
+Lint runs exactly the loader that ``gateway serve`` runs, so it cannot pass a configuration
+that serve rejects. The one difference is the environment: a secret that is not set where lint
+runs (CI rarely has production secrets) is a warning here and an error in serve.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..diagnostics import Diagnostic
+from ..load import load, load_mapping
+
+
+class UsageError(Exception):
+    """A path on the command line that does not exist: exit status 2."""
+
+
+def lint(paths: list[Path], *, config: Path | None = None) -> list[Diagnostic]:
+    """Diagnostics for ``paths`` (files or folders of YAML), or, with none, for ``config``
+    (default ``gateway.yaml``) and every mapping in the ``mappings/`` folder beside it."""
+    files = _targets(paths, config)
+    done: set[Path] = set()
+    diagnostics: list[Diagnostic] = []
+    configs = [f for f in files if _is_gateway_config(f)]
+    for file in configs:
+        _, found = load(file, require_secrets=False, mappings_read=done)
+        diagnostics.extend(found)
+        done.add(file.resolve())
+    for file in files:
+        if file.resolve() in done:
+            continue
+        done.add(file.resolve())
+        _, found = load_mapping(file)
+        diagnostics.extend(found)
+    unique = list(dict.fromkeys(diagnostics))
+    return sorted(unique, key=lambda d: (d.file, d.line, d.col, d.code))
+
+
+def _targets(paths: list[Path], config: Path | None) -> list[Path]:
+    if not paths:
+        config = config or Path("gateway.yaml")
+        if not config.exists():
+            raise UsageError(f"{config} does not exist; pass --config or the files to lint")
+        folder = config.parent / "mappings"
+        return [config] + (sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else [])
+    out: list[Path] = [config] if config else []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise UsageError(f"{path} does not exist")
+    return out
+
+
+_PROVIDERS_KEY = re.compile(r"^providers\s*:", re.M)
+
+
+def _is_gateway_config(path: Path) -> bool:
+    """A gateway config has a top-level `providers:` key; anything else is linted as a mapping."""
+    try:
+        return bool(_PROVIDERS_KEY.search(path.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return False
