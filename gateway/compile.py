@@ -19,13 +19,13 @@ import jmespath.exceptions
 import jmespath.functions
 import msgspec
 
+from . import checks
 from .config import model
-from .config.reader import FileContext
+from .config.reader import FileContext, convert
 from .config.yamlpos import KeyPath, format_path
 from .contract import OPERATIONS
 from .plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
-from . import checks
-from .references import Scope, reads
+from .references import Scope, fields, hints, reads
 from .templating import (
     CONTEXT_NAMES,
     ENV,
@@ -44,20 +44,20 @@ _STATUS_CLASS = re.compile(r"^[1-5]xx$")
 _RESERVED_EXTRACT = {"response"}
 
 
-def compile_mapping(ctx: FileContext) -> MappingPlan | None:
-    from .config.reader import convert
-
+def compile_mapping(ctx: FileContext, *, eager: bool = True) -> MappingPlan | None:
+    """Compile one mapping file. ``eager=False`` (lint) runs every check but defers generating
+    template code to first use; ``serve`` compiles everything before it accepts a request."""
     raw = convert(ctx, model.MappingFile, hint="a mapping needs at least `base_url` and `operations`")
     if raw is None:
         return None
-    c = _Compiler(ctx)
-    return c.mapping(raw)
+    return _Compiler(ctx, eager).mapping(raw)
 
 
 class _Compiler:
-    def __init__(self, ctx: FileContext) -> None:
+    def __init__(self, ctx: FileContext, eager: bool) -> None:
         self.ctx = ctx
         self.file = ctx.file
+        self.eager = eager
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ class _Compiler:
         if isinstance(raw, str):
             kwargs = {"env": env} if env is not None else {}
             try:
-                compiled = compile_string(raw, self.where(path), native=native, **kwargs)
+                compiled = compile_string(raw, self.where(path), native=native, eager=self.eager, **kwargs)
             except TemplateCompileError as exc:
                 self.ctx.report(path, exc.code, f"template error: {exc.message}", line_offset=exc.line)
                 return Const(None)
@@ -168,6 +168,7 @@ class _Compiler:
             return None
         if spec.unsupported is not None:
             return OperationPlan(name, self.where(path), spec.unsupported, (), (), Const(None))
+        errors_before = sum(d.severity == "error" for d in self.ctx.diagnostics)
         steps: list[StepPlan] = []
         visible: dict[str, tuple[str, ...]] = {}
         used: set[tuple[str, str]] = set()
@@ -188,7 +189,9 @@ class _Compiler:
             self._check_response_shape(name, spec.response, path + ("response",))
         response = self.value(spec.response if spec.response is not None else {}, path + ("response",), all_steps)
         rules = self.rules(spec.errors, path + ("errors",), all_steps.with_response())
-        checks.unused_extracts(self.ctx, spec, path, used)
+        if sum(d.severity == "error" for d in self.ctx.diagnostics) == errors_before:
+            # A template that did not compile could not be searched for what it reads.
+            checks.unused_extracts(self.ctx, spec, path, used)
         checks.shadowed_rules(self.ctx, spec, path, self.mapping_rules)
         return OperationPlan(name, self.where(path), None, tuple(steps), rules, response)
 
@@ -313,15 +316,15 @@ def _check_fields(ctx: FileContext, type_: Any, raw: Any, path: KeyPath, op: str
     """Report response keys that NewStore's response type does not have (typos)."""
     if not isinstance(raw, dict) or not (isinstance(type_, type) and issubclass(type_, msgspec.Struct)):
         return
-    fields = {f.encode_name: f for f in msgspec.structs.fields(type_)}
-    hints = typing.get_type_hints(type_)
+    by_name = {f.encode_name: f for f in fields(type_)}
+    type_hints = hints(type_)
     for key, value in raw.items():
-        if key not in fields:
-            hint = difflib.get_close_matches(str(key), list(fields), n=1)
-            tail = f"did you mean `{hint[0]}`?" if hint else f"it has: {', '.join(fields)}"
+        if key not in by_name:
+            hint = difflib.get_close_matches(str(key), list(by_name), n=1)
+            tail = f"did you mean `{hint[0]}`?" if hint else f"it has: {', '.join(by_name)}"
             ctx.report(path + (key,), "GW032", f"NewStore's `{op}` response has no field `{key}`; {tail}")
             continue
-        inner = hints.get(fields[key].name)
+        inner = type_hints.get(by_name[key].name)
         for arg in typing.get_args(inner) or (inner,):
             if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
                 _check_fields(ctx, arg, value, path + (key,), op)

@@ -8,8 +8,8 @@ that is not set is a warning instead of an error, since CI rarely has production
 from __future__ import annotations
 
 import base64
-import ipaddress
 import difflib
+import ipaddress
 import re
 from pathlib import Path
 from types import MappingProxyType
@@ -27,9 +27,13 @@ from .templating import RenderError
 _ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-def load(path: str | Path, *, require_secrets: bool = True,
+def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
          mappings_read: set[Path] | None = None) -> tuple[GatewayPlan | None, list[Diagnostic]]:
-    """Load gateway.yaml and its mappings; ``mappings_read`` collects the mapping files it read."""
+    """Load gateway.yaml and its mappings; ``mappings_read`` collects the mapping files it read.
+
+    ``require_secrets=False, eager=False`` is lint's mode: the same checks, secrets that are not
+    set are warnings, and template code is generated on first use instead of now.
+    """
     path = Path(path).resolve()
     diagnostics: list[Diagnostic] = []
     ctx = reader.read(path, diagnostics)
@@ -49,7 +53,7 @@ def load(path: str | Path, *, require_secrets: bool = True,
         mapping_path = (ctx.base_dir / entry.mapping).resolve()
         if mapping_path not in mappings:
             mctx = reader.read(mapping_path, diagnostics, origin=(ctx, ppath + ("mapping",)))
-            mappings[mapping_path] = compile_mapping(mctx) if mctx is not None else None
+            mappings[mapping_path] = compile_mapping(mctx, eager=eager) if mctx is not None else None
         if mappings_read is not None:
             mappings_read.add(mapping_path)
         mapping = mappings[mapping_path]
@@ -68,11 +72,11 @@ def load(path: str | Path, *, require_secrets: bool = True,
     return plan, diagnostics
 
 
-def load_mapping(path: str | Path) -> tuple[MappingPlan | None, list[Diagnostic]]:
+def load_mapping(path: str | Path, *, eager: bool = True) -> tuple[MappingPlan | None, list[Diagnostic]]:
     """Compile one mapping file on its own (lint of a mapping that no gateway.yaml names yet)."""
     diagnostics: list[Diagnostic] = []
     ctx = reader.read(Path(path).resolve(), diagnostics)
-    plan = compile_mapping(ctx) if ctx is not None else None
+    plan = compile_mapping(ctx, eager=eager) if ctx is not None else None
     return (plan if not errors(diagnostics) else None), diagnostics
 
 
@@ -88,9 +92,9 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
     try:
         base_url = str(mapping.base_url.render({"vars": variables})).rstrip("/")
     except RenderError as exc:
-        ctx.report(ppath, "GW045", f"the base_url of `{mapping.file}` does not render for `{name}`: {exc.message}")
+        ctx.report(ppath, "GW045", f"the base_url of `{mapping.file}` does not render for `{name}`: {exc.message}", at_key=True)
     if base_url and not re.match(r"^https?://[^/\s]+", base_url):
-        ctx.report(ppath, "GW045", f"base_url for `{name}` must be an absolute http(s) URL, got `{base_url}`")
+        ctx.report(ppath, "GW045", f"base_url for `{name}` must be an absolute http(s) URL, got `{base_url}`", at_key=True)
     elif base_url.startswith("http://") and not _is_loopback(base_url):
         ctx.report(ppath, "GW046", f"base_url for `{name}` is plain http to another machine; card numbers and "
                                    "credentials would travel unencrypted: use https", severity="warning", at_key=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,9 +19,10 @@ from typing import Any, Iterator, Mapping
 
 import jinja2
 import msgspec
-from jinja2 import meta, nodes
+from jinja2 import nodes
 
 from .contract import OPERATIONS
+from .templating import parse
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,10 @@ class Read:
 
 def reads(env: jinja2.Environment, source: str) -> tuple[set[str], list[Read]]:
     """The undeclared top-level names of ``source`` and every dotted path rooted at one."""
-    tree = env.parse(source)
-    free = set(meta.find_undeclared_variables(tree))
+    parsed = parse(source, env)
+    free = set(parsed.free)
     found: list[Read] = []
-    _walk(tree, free, found)
+    _walk(parsed.tree, free, found)
     return free, found
 
 
@@ -155,15 +157,27 @@ def _check_request(operation: str, read: Read) -> tuple[str, str] | None:
         type_ = _unwrap_optional(type_)
         if not (isinstance(type_, type) and issubclass(type_, msgspec.Struct)):
             return None  # a scalar, a free-form object (metadata) or Any: nothing more to know
-        fields = {f.encode_name: f.name for f in msgspec.structs.fields(type_)}
-        if part not in fields:
+        names = {f.encode_name: f.name for f in fields(type_)}
+        if part not in names:
             carried = ", ".join(_leaves(OPERATIONS[operation].request_type))
-            hint = difflib.get_close_matches(str(part), list(fields), n=1)
+            hint = difflib.get_close_matches(str(part), list(names), n=1)
             tail = f" (did you mean `{'.'.join(['request', *walked, hint[0]])}`?)" if hint else ""
             return ("GW013", f"`{read.dotted}` does not exist: `{operation}` requests carry {carried}{tail}")
         walked.append(str(part))
-        type_ = typing.get_type_hints(type_)[fields[part]]
+        type_ = hints(type_)[names[part]]
     return None
+
+
+@functools.cache
+def fields(type_: type) -> tuple[Any, ...]:
+    """``msgspec.structs.fields``, once per type."""
+    return msgspec.structs.fields(type_)
+
+
+@functools.cache
+def hints(type_: type) -> dict[str, Any]:
+    """``typing.get_type_hints``, once per type (it evaluates string annotations every call)."""
+    return typing.get_type_hints(type_)
 
 
 def _unwrap_optional(type_: Any) -> Any:
@@ -178,9 +192,8 @@ def _unwrap_optional(type_: Any) -> Any:
 
 def _leaves(type_: Any, prefix: str = "") -> list[str]:
     out: list[str] = []
-    hints = typing.get_type_hints(type_)
-    for f in msgspec.structs.fields(type_):
-        inner = _unwrap_optional(hints[f.name])
+    for f in fields(type_):
+        inner = _unwrap_optional(hints(type_)[f.name])
         if isinstance(inner, type) and issubclass(inner, msgspec.Struct):
             out.extend(_leaves(inner, f"{prefix}{f.encode_name}."))
         else:

@@ -17,6 +17,7 @@ to the environment or the file system from a template.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -109,17 +110,25 @@ class Const(Value):
 class Expr(Value):
     """A single ``{{ expression }}``: evaluates to a native value."""
 
-    __slots__ = ("_fn", "where", "source")
+    __slots__ = ("_fn", "_env", "where", "source")
 
-    def __init__(self, source: str, where: Where, env: jinja2.Environment = ENV) -> None:
+    def __init__(self, source: str, where: Where, env: jinja2.Environment = ENV, *, eager: bool = True) -> None:
         self.source = source
         self.where = where
+        self._env = env
+        self._fn: Any = None
+        if eager:
+            self._compile()
+
+    def _compile(self) -> None:
         try:
-            self._fn = env.compile_expression(source, undefined_to_none=False)
+            self._fn = self._env.compile_expression(self.source, undefined_to_none=False)
         except jinja2.TemplateSyntaxError as exc:
             raise _compile_error(exc) from None
 
     def render(self, ctx: Mapping[str, Any]) -> Any:
+        if self._fn is None:  # compiled on first use when loaded for lint only
+            self._compile()
         try:
             result = self._fn(**ctx)
             if isinstance(result, jinja2.Undefined):
@@ -132,17 +141,25 @@ class Expr(Value):
 class Text(Value):
     """A string template with text around or between expressions: renders to ``str``."""
 
-    __slots__ = ("_template", "where", "source")
+    __slots__ = ("_template", "_env", "where", "source")
 
-    def __init__(self, source: str, where: Where, env: jinja2.Environment = ENV) -> None:
+    def __init__(self, source: str, where: Where, env: jinja2.Environment = ENV, *, eager: bool = True) -> None:
         self.source = source
         self.where = where
+        self._env = env
+        self._template: Any = None
+        if eager:
+            self._compile()
+
+    def _compile(self) -> None:
         try:
-            self._template = env.from_string(source)
+            self._template = self._env.from_string(self.source)
         except jinja2.TemplateSyntaxError as exc:
             raise _compile_error(exc) from None
 
     def render(self, ctx: Mapping[str, Any]) -> str:
+        if self._template is None:
+            self._compile()
         try:
             return self._template.render(ctx)
         except _RUNTIME_ERRORS as exc:
@@ -176,27 +193,70 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-def compile_string(source: str, where: Where, *, env: jinja2.Environment = ENV, native: bool = True) -> Value:
-    """Compile one string: a constant, a typed single expression, or a text template."""
+def compile_string(source: str, where: Where, *, env: jinja2.Environment = ENV, native: bool = True,
+                   eager: bool = True) -> Value:
+    """Compile one string: a constant, a typed single expression, or a text template.
+
+    ``eager=False`` (lint) checks everything code generation would reject, from the syntax tree
+    alone, and leaves generating code to the first render; the checks are the same either way.
+    """
     if not is_template(source):
         return Const(source)
-    if native:
-        stripped = source.strip()
-        match = _SINGLE.match(stripped)
-        if match and _is_single_output(stripped, env):
-            return Expr(match.group("expr"), where, env)
-    return Text(source, where, env)
+    parsed = parse(source, env)
+    if native and parsed.expression is not None:
+        return Expr(parsed.expression, where, env, eager=eager)
+    return Text(source, where, env, eager=eager)
 
 
-def _is_single_output(source: str, env: jinja2.Environment) -> bool:
+@dataclass(frozen=True)
+class Parsed:
+    tree: nodes.Template
+    expression: str | None  # the expression's source when the template is exactly one `{{ }}`
+    free: frozenset[str]  # names read from the context (not assigned by the template itself)
+
+
+_NOT_IN_MAPPINGS = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.Block)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse(source: str, env: jinja2.Environment = ENV) -> Parsed:
+    """Parse and check a template once; the same text parses to the same (unmodified) tree.
+
+    One walk over the tree finds what code generation would reject (unknown filters and tests,
+    loader-only tags, assigning to `loop`) and the names the template reads.
+    """
     try:
         tree = env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise _compile_error(exc) from None
-    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
-        return False
-    parts = tree.body[0].nodes
-    return len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData)
+    loaded: set[str] = set()
+    stored: set[str] = set()
+    for node in tree.find_all(nodes.Node):
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load":
+                loaded.add(node.name)
+            else:
+                stored.add(node.name)
+                if node.ctx == "store" and node.name == "loop":
+                    raise TemplateCompileError("cannot assign to the special `loop` variable", code="GW010", line=node.lineno)
+        elif isinstance(node, (nodes.Filter, nodes.Test)):
+            table, kind = (env.filters, "filter") if isinstance(node, nodes.Filter) else (env.tests, "test")
+            if node.name not in table:
+                message = f"No {kind} named '{node.name}'"
+                if kind == "filter":
+                    message += f"; available filters: {', '.join(sorted(FILTERS))} and Jinja's built-ins"
+                raise TemplateCompileError(message, code="GW011", line=node.lineno)
+        elif isinstance(node, _NOT_IN_MAPPINGS):
+            raise TemplateCompileError(f"`{type(node).__name__.lower()}` is not available in mapping templates",
+                                       code="GW010", line=node.lineno)
+    expression = None
+    stripped = source.strip()
+    match = _SINGLE.match(stripped)
+    if match and len(tree.body) == 1 and isinstance(tree.body[0], nodes.Output):
+        parts = tree.body[0].nodes
+        if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
+            expression = match.group("expr")
+    return Parsed(tree, expression, frozenset(loaded - stored - {"loop"}))
 
 
 def _compile_error(exc: jinja2.TemplateSyntaxError) -> TemplateCompileError:

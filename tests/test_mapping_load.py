@@ -93,7 +93,7 @@ def test_template_error_inside_a_block_scalar_points_at_its_line(tmp_path):
 
 def test_yaml_syntax_error(tmp_path):
     found = messages(tmp_path, "base_url: [unclosed\noperations: {}\n")
-    assert found == ["m.yaml:2:11: GW001 YAML syntax error: while parsing a flow sequence expected ',' or ']', but got ':'"]
+    assert found == ["m.yaml:2:11: GW001 YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'"]
 
 
 def test_gateway_yaml_errors_name_the_file_and_key(tmp_path, monkeypatch):

@@ -17,6 +17,9 @@ import yaml
 
 KeyPath = tuple[str | int, ...]
 
+# libyaml's parser when PyYAML was built with it (the wheels are): ~10x faster, same marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass
 class Located:
@@ -55,7 +58,7 @@ class YamlProblem:
 def load(file: str, text: str) -> tuple[Located | None, list[YamlProblem]]:
     """Parse ``text``; on a syntax error return ``(None, [problem])``."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -7,7 +7,10 @@ runs (CI rarely has production secrets) is a warning here and an error in serve.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ..diagnostics import Diagnostic
@@ -26,17 +29,34 @@ def lint(paths: list[Path], *, config: Path | None = None) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
     configs = [f for f in files if _is_gateway_config(f)]
     for file in configs:
-        _, found = load(file, require_secrets=False, mappings_read=done)
+        _, found = load(file, require_secrets=False, eager=False, mappings_read=done)
         diagnostics.extend(found)
         done.add(file.resolve())
+    standalone = []
     for file in files:
-        if file.resolve() in done:
-            continue
-        done.add(file.resolve())
-        _, found = load_mapping(file)
+        if file.resolve() not in done:
+            done.add(file.resolve())
+            standalone.append(file)
+    for found in _map(_lint_mapping, standalone):
         diagnostics.extend(found)
     unique = list(dict.fromkeys(diagnostics))
     return sorted(unique, key=lambda d: (d.file, d.line, d.col, d.code))
+
+
+def _lint_mapping(file: Path) -> list[Diagnostic]:
+    return load_mapping(file, eager=False)[1]
+
+
+_PARALLEL_FROM = 48  # files; below this, starting workers costs more than it saves
+
+
+def _map(fn, files: list[Path]) -> list[list[Diagnostic]]:
+    """Lint files independently: in worker processes when there are many and several cores."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(files) < _PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return [fn(f) for f in files]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(fn, files, chunksize=max(1, len(files) // (workers * 4))))
 
 
 def _targets(paths: list[Path], config: Path | None) -> list[Path]:
