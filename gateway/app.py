@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -106,10 +107,10 @@ async def _handle(plan: GatewayPlan, upstreams: dict[str, Upstream], request: Re
                 request_accepted=state.sent,
                 details={"step": state.step} if state.step else None,
             ) from None
-        status, content = 200, contract.encode(result)
+        status, content = 200, result.body
         log["outcome"] = "ok"
         if log["card"] is None:  # issue: the card number comes from the provider
-            log["card"] = logs.mask_card(_card_number(result))
+            log["card"] = logs.mask_card(_card_number(result.response))
     except WebhookError as exc:
         status, content = exc.status, contract.encode(exc.body())
         log["outcome"] = _outcome(exc)
@@ -161,6 +162,9 @@ def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[byte
             error = RequestRejected(str(exc.detail), error_code="invalid_request")
             error.status = exc.status_code if 400 <= exc.status_code < 500 else 400
     else:
-        logs.logger.exception("unhandled error while serving %s", request.url.path.split("/gift_card/")[0])
+        # Where it failed, not what it said: an exception's message may quote request data.
+        frames = traceback.extract_tb(exc.__traceback__)[-3:]
+        where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
+        logs.logger.error("unhandled %s at %s", type(exc).__name__, where)
         error = InternalError("the gateway failed unexpectedly; the outcome is unknown", request_accepted=True)
     return Response(contract.encode(error.body()), status_code=error.status, media_type=_JSON)

@@ -14,9 +14,7 @@ import typing
 from types import MappingProxyType
 from typing import Any, Callable
 
-import jmespath
 import jmespath.exceptions
-import jmespath.functions
 import msgspec
 
 from . import checks
@@ -24,6 +22,7 @@ from .config import model
 from .config.reader import FileContext, convert
 from .config.yamlpos import KeyPath, format_path
 from .contract import OPERATIONS
+from .expressions import FUNCTION_NAMES, Compiled
 from .plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
 from .references import Scope, fields, hints, reads
 from .templating import (
@@ -39,7 +38,6 @@ from .templating import (
     compile_string,
 )
 
-_JMES_FUNCTIONS = frozenset(jmespath.functions.Functions.FUNCTION_TABLE)  # type: ignore[attr-defined]
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
 _RESERVED_EXTRACT = {"response"}
 
@@ -93,19 +91,19 @@ class _Compiler:
 
     def jmes(self, expr: str, path: KeyPath) -> Any:
         try:
-            compiled = jmespath.compile(expr)
+            compiled = Compiled(expr)
         except jmespath.exceptions.ParseError as exc:
             pos = exc.lex_position if isinstance(getattr(exc, "lex_position", None), int) else 0
             detail = str(exc).splitlines()[0].removeprefix("Invalid jmespath expression: ").rstrip(":")
             self.ctx.report(path, "GW020", f"JMESPath syntax error at character {pos + 1} of `{expr}`: {detail}",
-                            col_offset=pos)
+                            col_offset=pos, text=expr)
             return None
         except jmespath.exceptions.JMESPathError as exc:
             self.ctx.report(path, "GW020", f"JMESPath error: {exc}")
             return None
         for name in _function_names(compiled.parsed):
-            if name not in _JMES_FUNCTIONS:
-                hint = difflib.get_close_matches(name, sorted(_JMES_FUNCTIONS), n=1)
+            if name not in FUNCTION_NAMES:
+                hint = difflib.get_close_matches(name, sorted(FUNCTION_NAMES), n=1)
                 tail = f"; did you mean `{hint[0]}`?" if hint else ""
                 self.ctx.report(path, "GW021", f"JMESPath function `{name}()` does not exist{tail}")
                 return None
@@ -152,6 +150,7 @@ class _Compiler:
             base_url=base_url,
             headers=headers,
             timeout=raw.timeout,
+            max_response_bytes=raw.max_response_bytes,
             auth_spec=raw.auth,
             errors=errors,
             operations=MappingProxyType(operations),

@@ -17,15 +17,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import jmespath.exceptions
 import msgspec
 
-from . import contract
+from . import contract, expressions
 from .errors import (
     MappingError,
     ProviderRejected,
     ProviderThrottled,
-    RequestRejected,
     UpstreamBadResponse,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -46,8 +44,16 @@ class RunState:
     calls: int = 0
 
 
+@dataclass(frozen=True)
+class Result:
+    """NewStore's response, validated, and its exact bytes."""
+
+    response: msgspec.Struct
+    body: bytes
+
+
 async def run_operation(provider: ProviderPlan, upstream: Upstream, op: OperationPlan,
-                        request: msgspec.Struct, state: RunState, *, now: dt.datetime | None = None) -> msgspec.Struct:
+                        request: msgspec.Struct, state: RunState, *, now: dt.datetime | None = None) -> Result:
     steps: dict[str, Any] = {}
     ctx = {
         "request": request,
@@ -65,9 +71,14 @@ async def run_operation(provider: ProviderPlan, upstream: Upstream, op: Operatio
     except RenderError as exc:
         raise _mapping_error(provider, op, None, f"the response does not render: {exc.message} (line {exc.where.line})", state) from None
     try:
-        return contract.build_response(op.name, data)
+        response = contract.build_response(op.name, data)
     except msgspec.ValidationError as exc:
         raise _mapping_error(provider, op, None, f"the response does not match NewStore's `{op.name}` response: {exc}", state) from None
+    try:
+        # Free-form fields (metadata) pass validation as they are; encoding is their real test.
+        return Result(response, contract.encode(response))
+    except (TypeError, ValueError, msgspec.EncodeError) as exc:
+        raise _mapping_error(provider, op, None, f"the response cannot be encoded as JSON ({type(exc).__name__})", state) from None
 
 
 async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPlan, step: StepPlan,
@@ -77,9 +88,6 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
             return _skipped(step)
         method, url, params, headers, content = _render_request(provider, step, ctx)
     except RenderError as exc:
-        if exc.bad_input:
-            raise RequestRejected(f"the request cannot be sent to the provider: {exc.message}",
-                                  error_code="invalid_amount", request_accepted=state.sent) from None
         raise _mapping_error(provider, op, step, f"the request does not render: {exc.message} (line {exc.where.line})", state) from None
     except BodyError as exc:
         raise _mapping_error(provider, op, step, f"the request does not render: {exc}", state) from None
@@ -108,8 +116,13 @@ def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any])
     if not url.startswith(("http://", "https://")):
         raise BodyError("the step's `url` must render to an absolute http(s) URL")
     params = {k: _scalar(v) for k, v in step.query.render(ctx).items() if v is not None}
-    headers = {k: str(v) for k, v in provider.mapping.headers.render(ctx).items() if v is not None}
-    headers.update({k: str(v) for k, v in step.headers.render(ctx).items() if v is not None})
+    headers: dict[str, str] = {}
+    for source in (provider.mapping.headers.render(ctx), step.headers.render(ctx)):
+        for name, value in source.items():
+            for existing in [h for h in headers if h.lower() == name.lower()]:
+                del headers[existing]  # a step's header replaces the mapping's, whatever its case
+            if value is not None:
+                headers[name] = _header_value(name, value)
     content = None
     if step.body.kind != "none":
         assert step.body.value is not None
@@ -154,8 +167,8 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
     result: dict[str, Any] = {"response": raw}
     for name, expr in step.extract:
         try:
-            result[name] = expr.search(body)
-        except jmespath.exceptions.JMESPathError as exc:
+            result[name] = expressions.search(expr, body)
+        except expressions.ExpressionError as exc:
             raise _mapping_error(provider, op, step, f"extracting `{name}` failed: {exc}", state) from None
     return result
 
@@ -200,9 +213,10 @@ def _skipped(step: StepPlan) -> dict[str, Any]:
 
 
 def _search(expr: Any, body: Any) -> Any:
+    """For conditions (`match`, `success`, `details`): an expression that fails is not true."""
     try:
-        return expr.search(body)
-    except jmespath.exceptions.JMESPathError:
+        return expressions.search(expr, body)
+    except expressions.ExpressionError:
         return None
 
 
@@ -213,6 +227,14 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, (str, list, dict)):
         return len(value) > 0
     return True
+
+
+def _header_value(name: str, value: Any) -> str:
+    text = _scalar(value)
+    if not text.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        # e.g. a non-ASCII idempotence key: fit it with `fit_key(n, 'A-Za-z0-9_-')`, which hashes it
+        raise BodyError(f"header `{name}` renders to a value with non-ASCII or control characters")
+    return text
 
 
 def _scalar(value: Any) -> str:

@@ -45,3 +45,7 @@ def decode(operation: str, body: bytes) -> msgspec.Struct:
         raise RequestRejected(f"invalid `{operation}` request: {message}") from None
     except msgspec.DecodeError as exc:
         raise RequestRejected(f"malformed JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise RequestRejected("malformed JSON: the body is not UTF-8") from None
+    except RecursionError:
+        raise RequestRejected("malformed JSON: nested too deeply") from None

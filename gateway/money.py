@@ -8,7 +8,13 @@ amount that differs from the one NewStore asked for.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded
+
+# Arithmetic that raises instead of rounding. Amounts are bounded when they are decoded
+# (contract.giftcard), so 60 significant digits always suffice.
+_EXACT = Context(prec=60, traps=[Inexact, Rounded, InvalidOperation, Overflow])
+MAX_DIGITS_BEFORE_POINT = 15
+MAX_DECIMAL_PLACES = 12
 
 # ISO 4217 active alpha-3 codes (list 2025). Exponent 2 unless listed in _EXPONENTS.
 _CODES = frozenset(
@@ -67,36 +73,59 @@ def to_decimal(value: object) -> Decimal:
         raise MoneyError(f"a {type(value).__name__} is not an amount")
     if not result.is_finite():
         raise MoneyError("an amount must be a finite number")
+    _check_magnitude(result, 40, 40)  # minor units included; keeps the arithmetic below cheap
     return result
+
+
+def check_bounds(value: Decimal) -> None:
+    """Refuse amounts no gift card holds (NewStore's amounts are checked with this on decode)."""
+    _check_magnitude(value, MAX_DIGITS_BEFORE_POINT, MAX_DECIMAL_PLACES)
+
+
+def _check_magnitude(value: Decimal, digits: int, places: int) -> None:
+    exponent = value.as_tuple().exponent
+    # Look at the raw exponent first: normalising 1E-999999999 would itself be the problem.
+    if isinstance(exponent, int) and exponent < -(places + 60):
+        raise MoneyError(f"an amount may have at most {places} decimal places")
+    if value != 0 and value.adjusted() >= digits:
+        raise MoneyError(f"an amount must be below 10^{digits}")
+    if decimal_places(value) > places:
+        raise MoneyError(f"an amount may have at most {places} decimal places")
+
+
+def decimal_places(value: Decimal) -> int:
+    """Significant decimal places: 10.50 -> 1, 10 -> 0, 1E+2 -> 0."""
+    if value == 0:
+        return 0
+    exponent = value.normalize(_EXACT).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def to_minor(value: object, currency_or_exponent: str | int) -> int:
     """10.5 USD -> 1050. Raises if the amount has more decimals than the currency allows."""
     exp = exponent(currency_or_exponent)
-    scaled = to_decimal(value).scaleb(exp)
-    if scaled != scaled.to_integral_value():
+    amount = to_decimal(value)
+    if decimal_places(amount) > exp:
         raise MoneyError(f"the amount has more decimal places than {_label(currency_or_exponent)} allows ({exp})")
-    return int(scaled)
+    return int(amount.scaleb(exp, _EXACT))
 
 
 def from_minor(value: object, currency_or_exponent: str | int) -> Decimal:
     """1050 USD -> Decimal("10.50")."""
     exp = exponent(currency_or_exponent)
     minor = to_decimal(value)
-    if minor != minor.to_integral_value():
+    if decimal_places(minor) > 0:
         raise MoneyError("a minor-unit amount must be a whole number")
-    return minor.scaleb(-exp).quantize(Decimal(1).scaleb(-exp))
+    return minor.scaleb(-exp, _EXACT).quantize(Decimal(1).scaleb(-exp), context=_EXACT)
 
 
 def to_decimal_string(value: object, currency_or_exponent: str | int) -> str:
     """10.5 USD -> "10.50"; JPY 1000 -> "1000". Raises instead of rounding."""
     exp = exponent(currency_or_exponent)
     amount = to_decimal(value)
-    quantum = Decimal(1).scaleb(-exp)
-    quantized = amount.quantize(quantum)
-    if quantized != amount:
+    if decimal_places(amount) > exp:
         raise MoneyError(f"the amount has more decimal places than {_label(currency_or_exponent)} allows ({exp})")
-    return f"{quantized:f}"
+    return f"{amount.quantize(Decimal(1).scaleb(-exp), context=_EXACT):f}"
 
 
 def _label(currency_or_exponent: str | int) -> str:

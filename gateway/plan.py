@@ -73,6 +73,7 @@ class MappingPlan:
     base_url: Value
     headers: Value
     timeout: float
+    max_response_bytes: int
     auth_spec: Any  # the raw auth Struct (frozen); secrets are bound per provider
     errors: tuple[ErrorRulePlan, ...]
     operations: Mapping[str, OperationPlan]

@@ -59,13 +59,10 @@ class TemplateCompileError(Exception):
 class RenderError(Exception):
     """A compiled value failed at run time; the message names the place, not the data."""
 
-    def __init__(self, message: str, where: Where, cause: BaseException | None = None) -> None:
+    def __init__(self, message: str, where: Where) -> None:
         super().__init__(f"{where}: {message}")
         self.message = message
         self.where = where
-        # True when the request's own data cannot be converted (an amount with more decimals
-        # than its currency has, an unknown currency): NewStore sent it, so it is a 400.
-        self.bad_input = isinstance(cause, MoneyError)
 
 
 def _make_env(autoescape: bool) -> ImmutableSandboxedEnvironment:
@@ -135,7 +132,7 @@ class Expr(Value):
                 result._fail_with_undefined_error()
             return result
         except _RUNTIME_ERRORS as exc:
-            raise RenderError(_describe(exc), self.where, exc) from None
+            raise RenderError(_describe(exc), self.where) from None
 
 
 class Text(Value):
@@ -163,7 +160,7 @@ class Text(Value):
         try:
             return self._template.render(ctx)
         except _RUNTIME_ERRORS as exc:
-            raise RenderError(_describe(exc), self.where, exc) from None
+            raise RenderError(_describe(exc), self.where) from None
 
 
 class DictValue(Value):

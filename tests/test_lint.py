@@ -104,7 +104,7 @@ def test_text_output(tmp_path):
     bad = _write(tmp_path, ALL["GW013"]["files"])
     result = gateway_lint("m.yaml", cwd=bad)
     assert result.stdout == (
-        "m.yaml:6:55: GW013 `request.card_number` does not exist: `balance` requests carry identifier.number, "
+        "m.yaml:6:56: GW013 `request.card_number` does not exist: `balance` requests carry identifier.number, "
         "identifier.pin, metadata (at operations.balance.steps[0].request.json.number)\n"
         "1 error, 0 warnings\n"
     )

@@ -51,7 +51,7 @@ def test_the_good_mapping_loads_clean(tmp_path):
     ("old", "new", "expected"),
     [
         ('currency: "{{ steps.lookup.currency }}"', 'currency: "{{ steps.lookup.currency }"',
-         "m.yaml:14:17: GW010 template error: unexpected '}' (at operations.balance.response.currency)"),
+         "m.yaml:14:18: GW010 template error: unexpected '}' (at operations.balance.response.currency)"),
         ("| urlsegment }}", "| urlsegmnt }}",
          "m.yaml:9:17: GW011 template error: No filter named 'urlsegmnt'; available filters: card_number, derive, "
          "fit_key, from_minor, rfc3339, sha256, to_decimal, to_decimal_string, to_minor, urlsegment and Jinja's "

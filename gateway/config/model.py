@@ -113,7 +113,7 @@ class Step(Base):
     name: Name
     request: RequestSpec
     if_: str | None = msgspec.field(default=None, name="if")
-    parse: Literal["auto", "json", "text", "xml"] = "auto"
+    parse: Literal["auto", "json", "text"] = "auto"
     success: str | None = None
     errors: list[ErrorRule] = []
     extract: dict[Name, str] = {}
@@ -133,6 +133,7 @@ class MappingFile(Base):
     description: str | None = None
     headers: dict[str, Any] = {}
     timeout: Seconds = 10.0
+    max_response_bytes: Annotated[int, msgspec.Meta(ge=1024, le=104_857_600)] = 1_048_576
     vars: dict[Name, Any] = {}
     secrets: list[Name] = []
     auth: UpstreamAuth = NoAuth()

@@ -38,19 +38,47 @@ class FileContext:
         self.diagnostics = diagnostics
 
     def report(self, path: KeyPath, code: str, message: str, *, severity: Severity = "error",
-               line_offset: int = 0, at_key: bool = False, col_offset: int = 0) -> None:
+               line_offset: int = 0, at_key: bool = False, col_offset: int | None = None,
+               text: str = "") -> None:
+        """Report at ``path``; inside a scalar, at its ``line_offset``-th line (templates count
+        lines from 1) or at character ``col_offset`` of its ``text`` (JMESPath positions)."""
         line, col = self.located.position(path, key=at_key)
-        if col_offset:
-            # Into a one-line scalar: past its opening quote, if it has one.
-            style = self.located.styles.get(tuple(path))
-            col += col_offset + (1 if style in ('"', "'") else 0)
-        if line_offset:
-            # A template error on its Nth line: block scalars start on the line after the key.
-            style = self.located.styles.get(tuple(path))
-            line = line + line_offset - (0 if style in ("|", ">") else 1)
+        if line_offset or col_offset is not None:
+            line, col = self._inside(tuple(path), line, col, line_offset, col_offset, text)
         self.diagnostics.append(
             Diagnostic(self.file, line, col, code, message, yamlpos.format_path(path), severity)
         )
+
+    def _inside(self, path: KeyPath, line: int, col: int, line_offset: int, col_offset: int | None,
+                text: str) -> tuple[int, int]:
+        style = self.located.styles.get(path)
+        if col_offset is not None:
+            before = text[:col_offset]
+            line_offset = before.count("\n") + 1
+            in_line = col_offset - (before.rfind("\n") + 1)
+        else:
+            in_line = 0
+        lines = self.located.lines
+        if style == ">" and col_offset is not None:
+            # A folded scalar joined its lines with spaces: walk them to find the character.
+            remaining = col_offset
+            for target in range(line + 1, len(lines) + 1):
+                content = lines[target - 1].strip()
+                if remaining <= len(content):
+                    indent = len(lines[target - 1]) - len(lines[target - 1].lstrip(" "))
+                    return target, indent + 1 + remaining
+                remaining -= len(content) + 1
+        if style in ("|", ">"):
+            # Block scalars start on the line after their indicator, indented. A literal (|)
+            # keeps the lines as written; in a folded (>) one, Jinja's line numbers no longer
+            # match the file's, so a template error there points at its first line.
+            target = line + (line_offset if style == "|" else 1)
+            if 1 <= target <= len(lines):
+                indent = len(lines[target - 1]) - len(lines[target - 1].lstrip(" "))
+                return target, indent + 1 + (in_line if style == "|" else 0)
+            return line, col
+        quote = 1 if style in ('"', "'") else 0
+        return line + max(line_offset, 1) - 1, col + (quote + in_line if line_offset <= 1 else 0)
 
     @property
     def base_dir(self) -> Path:

@@ -45,9 +45,9 @@ def resolve(ref: SecretRef, base_dir: Path) -> Secret:
         raise SecretUnavailable("a secret reference needs exactly one of `env` or `file`")
     if ref.env is not None:
         value = os.environ.get(ref.env)
-        if value is None or value == "":
+        if value is None or value.strip() == "":
             raise SecretUnavailable(f"environment variable `{ref.env}` is not set")
-        return Secret(value)
+        return _checked(value.strip(), f"environment variable `{ref.env}`")
     path = Path(ref.file)  # type: ignore[arg-type]
     if not path.is_absolute():
         path = base_dir / path
@@ -57,4 +57,16 @@ def resolve(ref: SecretRef, base_dir: Path) -> Secret:
         raise SecretUnavailable(f"secret file `{ref.file}` cannot be read ({exc.strerror})") from None
     if not value:
         raise SecretUnavailable(f"secret file `{ref.file}` is empty")
+    return _checked(value, f"secret file `{ref.file}`")
+
+
+def _checked(value: str, origin: str) -> Secret:
+    """Secrets travel in HTTP headers: no control characters, nothing httpx cannot encode.
+
+    Surrounding whitespace (the trailing newline of a mounted file or `echo`) is dropped.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise SecretUnavailable(f"{origin} contains control characters (a line break inside?)")
+    if not value.isascii():
+        raise SecretUnavailable(f"{origin} contains non-ASCII characters, which cannot be sent in a header")
     return Secret(value)

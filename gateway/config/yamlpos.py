@@ -27,6 +27,7 @@ class Located:
 
     file: str
     data: Any
+    lines: list[str] = field(default_factory=list)
     marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     # Where the key of a mapping entry is written (an unknown or misspelt key is reported there).
     key_marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
@@ -66,7 +67,7 @@ def load(file: str, text: str) -> tuple[Located | None, list[YamlProblem]]:
         return None, [YamlProblem(line, col, f"YAML syntax error: {message}")]
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error is marked today
         return None, [YamlProblem(1, 1, f"YAML syntax error: {exc}")]
-    located = Located(file, None)
+    located = Located(file, None, text.splitlines())
     problems: list[YamlProblem] = []
     if node is None:
         located.data = None

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from .. import money
+
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 Currency = Annotated[
     str,
@@ -35,13 +37,23 @@ class Base(msgspec.Struct, omit_defaults=True, kw_only=True):
 
 
 class Amount(Base):
-    """A monetary amount. ``value`` is a JSON number >= 0, held as ``Decimal``."""
+    """A monetary amount. ``value`` is a JSON number >= 0, held as ``Decimal``.
+
+    Checked when decoded, before any provider call: the currency is an ISO 4217 code and the
+    value has no more decimal places than that currency has (10.005 USD is refused, not rounded).
+    """
 
     value: Any
     currency: Currency
 
     def __post_init__(self) -> None:
         self.value = _non_negative_number(self.value, "value")
+        try:
+            places = money.exponent(self.currency)
+        except money.MoneyError as exc:
+            raise ValueError(f"`currency`: {exc}") from None
+        if money.decimal_places(self.value) > places:
+            raise ValueError(f"`value` has more decimal places than {self.currency.upper()} allows ({places})")
 
 
 class Identifier(Base):
@@ -136,6 +148,10 @@ def _non_negative_number(value: Any, field: str) -> Decimal:
     value = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not value.is_finite() or value < 0:
         raise ValueError(f"`{field}` must be a number >= 0")
+    try:
+        money.check_bounds(value)
+    except money.MoneyError as exc:
+        raise ValueError(f"`{field}`: {exc}") from None
     return value
 
 

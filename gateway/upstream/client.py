@@ -46,7 +46,13 @@ def default_transport(provider: ProviderPlan) -> httpx.AsyncBaseTransport:
 
 
 class Upstream:
-    """The connection to one provider."""
+    """The connection to one provider.
+
+    Credentials go only to the provider's own origin (scheme, host and port of its base URL):
+    a step whose ``url`` points elsewhere (a link taken from an answer) is sent without them.
+    Answers are read up to ``max_response_bytes`` (after decompression), so a huge or
+    decompression-bomb answer cannot exhaust memory.
+    """
 
     def __init__(self, provider: ProviderPlan, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.provider = provider
@@ -57,23 +63,53 @@ class Upstream:
             trust_env=False,
         )
         self._auth = {name: secret.reveal() for name, secret in provider.auth_headers.items()}
+        self._auth_lower = {name.lower() for name in self._auth}
+        self._origin = _origin(provider.base_url)
+        self._limit = provider.mapping.max_response_bytes
 
     async def send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
                    content: bytes | None, timeout: float) -> UpstreamResponse:
-        merged = {**headers, **self._auth}
+        if _origin(url) == self._origin:
+            headers = {k: v for k, v in headers.items() if k.lower() not in self._auth_lower} | self._auth
         try:
-            response = await self._client.request(
-                method, url, params=params or None, headers=merged, content=content, timeout=timeout
-            )
+            request = self._client.build_request(method, url, params=params or None, headers=headers,
+                                                 content=content, timeout=timeout)
+            response = await self._client.send(request, stream=True)
+            try:
+                body = await self._read(response)
+            finally:
+                await response.aclose()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise SendError("unreachable", f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc
         except httpx.TimeoutException as exc:
             raise SendError("timeout", f"the provider did not answer within {timeout:g}s", maybe_sent=True) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ProxyError) as exc:
             raise SendError("protocol", f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise SendError("unreachable", "the provider URL uses an unsupported scheme", maybe_sent=False) from exc
-        return UpstreamResponse(response.status_code, response.headers, response.content)
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL, UnicodeEncodeError) as exc:
+            # Raised before anything is written to the socket. The message may quote a header
+            # value (a secret, a key), so it is not repeated.
+            raise SendError("unreachable", f"the request could not be sent ({type(exc).__name__})", maybe_sent=False) from exc
+        except httpx.HTTPError as exc:  # DecodingError and the rest: after the request went out
+            raise SendError("protocol", f"the provider's answer could not be read ({type(exc).__name__})", maybe_sent=True) from exc
+        return UpstreamResponse(response.status_code, response.headers, body)
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._limit:
+                raise SendError("protocol", f"the provider's answer is larger than {self._limit} bytes", maybe_sent=True)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return ("", "", None)
+    return (parts.scheme, parts.host, parts.port)

@@ -74,8 +74,10 @@ def parse_json(content: bytes) -> Any:
         return None
     try:
         return _json_decoder.decode(content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise ParseFailure("the body is not valid JSON") from None
+    except RecursionError:
+        raise ParseFailure("the body's JSON is nested too deeply") from None
 
 
 def parse_text(content: bytes) -> Any:
