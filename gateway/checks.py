@@ -12,7 +12,9 @@ from typing import Any
 from .config import model
 from .config.reader import FileContext
 from .config.yamlpos import KeyPath
-from .templating import is_template
+from jinja2 import nodes
+
+from .templating import TemplateCompileError, is_template, parse
 
 _SECRET_NAME = re.compile(r"(authorization|api[-_]?key|apikey|token|secret|password|passwd|signature|credential)", re.I)
 _SECRET_VALUE = re.compile(r"^(bearer|basic|token)\s+\S{8,}$|^(sk|pk|rk)_(live|test)_\w{8,}$", re.I)
@@ -38,6 +40,29 @@ def _looks_secret(key: str, value: str) -> bool:
     if _SECRET_VALUE.match(value.strip()):
         return True
     return bool(_SECRET_NAME.search(key)) and len(value) >= 8 and " " not in value.strip()
+
+
+def never_runs(ctx: FileContext, step: model.Step, path: KeyPath) -> None:
+    """A step whose `if` is a constant false value is dead code (often a leftover from testing)."""
+    if step.if_ is None or step.if_ is True:
+        return
+    if step.if_ is False:
+        ctx.report(path + ("if",), "GW038", f"step `{step.name}` never runs: its `if` is always false", severity="warning")
+        return
+    try:
+        tree = parse("{{ " + step.if_ + " }}").tree
+    except TemplateCompileError:
+        return
+    body = tree.body[0] if len(tree.body) == 1 else None
+    if isinstance(body, nodes.Output) and len(body.nodes) == 1:
+        node = body.nodes[0]
+        try:
+            value = node.as_const()
+        except nodes.Impossible:
+            return
+        if not value:
+            ctx.report(path + ("if",), "GW038", f"step `{step.name}` never runs: its `if` is always false",
+                       severity="warning")
 
 
 def unused_extracts(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, used: set[tuple[str, str]]) -> None:

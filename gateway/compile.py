@@ -230,8 +230,11 @@ class _Compiler:
         for part in ("headers", "query", "json", "form"):
             checks.literal_secrets(self.ctx, getattr(req, part), rpath + (part,))
         condition = None
-        if step.if_ is not None:
+        if isinstance(step.if_, bool):
+            condition = Const(step.if_)
+        elif step.if_ is not None:
             condition = self.value("{{ " + step.if_ + " }}", path + ("if",), scope)
+        checks.never_runs(self.ctx, step, path)
         return StepPlan(
             name=step.name,
             where=self.where(path),

@@ -46,6 +46,7 @@ RULES: dict[str, Rule] = {
         Rule("GW034", "mapping.rule-never-matches", "An error rule that can never match: an earlier rule always wins, or its `match` is constant false.", "warning"),
         Rule("GW035", "mapping.rule-matches-everything", "An error rule with neither `status` nor `match`: it would turn every answer, successes included, into an error."),
         Rule("GW037", "mapping.operation-missing", "One of NewStore's four operations is neither mapped nor declared `unsupported`.", "warning"),
+        Rule("GW038", "mapping.step-never-runs", "A step whose `if` is always false, so it never runs.", "warning"),
         Rule("GW036", "mapping.unused-extract", "A step extracts a value that no later template reads.", "warning"),
         Rule("GW040", "secret.unset", "A secret is referenced but its environment variable or file is not set (a warning in lint, an error in serve)."),
         Rule("GW041", "provider.vars", "A provider's variables do not match what its mapping declares."),

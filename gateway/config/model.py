@@ -112,7 +112,7 @@ class RequestSpec(Base):
 class Step(Base):
     name: Name
     request: RequestSpec
-    if_: str | None = msgspec.field(default=None, name="if")
+    if_: str | bool | None = msgspec.field(default=None, name="if")
     parse: Literal["auto", "json", "text"] = "auto"
     success: str | None = None
     errors: list[ErrorRule] = []
