@@ -18,10 +18,11 @@ from urllib.parse import urlsplit
 
 from .compile import compile_mapping
 from .config import model, reader
-from .config.reader import FileContext
+from .config.reader import FileContext, display_path
 from .config.secrets import Secret, SecretUnavailable, resolve
 from .diagnostics import Diagnostic, errors
-from .plan import CompanionPlan, GatewayPlan, InboundPlan, MappingPlan, ProviderPlan
+from .idempotency.crypto import decode_key
+from .plan import CompanionPlan, GatewayPlan, IdempotencyPlan, InboundPlan, MappingPlan, ProviderPlan
 from .templating import RenderError
 
 _ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -66,9 +67,10 @@ def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
         CompanionPlan(c.name, tuple(c.command), c.ready_url, c.ready_timeout, str(ctx.base_dir))
         for c in raw.companions
     )
+    idempotency = _idempotency(ctx, raw, require_secrets)
     if errors(diagnostics):
         return None, diagnostics
-    plan = GatewayPlan(str(path), MappingProxyType(providers), raw.max_body_bytes, companions)
+    plan = GatewayPlan(str(path), MappingProxyType(providers), raw.max_body_bytes, companions, idempotency)
     return plan, diagnostics
 
 
@@ -109,6 +111,58 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         inbound=inbound,
         deadline=entry.deadline or raw.deadline,
         max_connections=entry.max_connections,
+    )
+
+
+def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool) -> IdempotencyPlan | None:
+    settings = raw.idempotency or model.IdempotencySettings()
+    path = ("idempotency",)
+    url = settings.store
+    if not url.startswith(("sqlite:///", "redis://", "rediss://", "unix://", "postgresql://", "postgres://")):
+        ctx.report(path + ("store",), "GW048", f"`{url.split(':', 1)[0]}:` is not a store this gateway knows; "
+                                               "use sqlite:///path, redis://host:port/db or postgresql://…")
+        return None
+    keys: list[tuple[str, Secret]] = []
+    for i, entry in enumerate(settings.encryption_keys):
+        kpath = path + ("encryption_keys", i)
+        if any(entry.id == other for other, _ in keys):
+            ctx.report(kpath + ("id",), "GW049", f"encryption key id `{entry.id}` is used twice; ids name keys in stored records")
+            continue
+        try:
+            secret = resolve(entry.key, ctx.base_dir)
+            decode_key(secret.reveal())
+        except SecretUnavailable as exc:
+            ctx.report(kpath + ("key",), "GW040", f"encryption key `{entry.id}`: {exc}",
+                       severity="error" if require_secrets else "warning")
+            continue
+        except ValueError as exc:
+            ctx.report(kpath + ("key",), "GW049", f"encryption key `{entry.id}`: {exc}")
+            continue
+        keys.append((entry.id, secret))
+    shared = not url.startswith("sqlite:///")
+    key_file = None
+    if not settings.encryption_keys:
+        if shared:
+            ctx.report(path + ("store",) if raw.idempotency else path, "GW048",
+                       "a store shared by several instances needs `encryption_keys` (the same keys on every "
+                       "instance); a generated key file would differ from machine to machine")
+            return None
+        db = Path(url[len("sqlite:///"):])
+        db = db if db.is_absolute() else ctx.base_dir / db
+        key_file = str(ctx.base_dir / settings.key_file if settings.key_file else db.parent / "idempotency.key")
+        if settings.key_file is None:
+            ctx.report(path if raw.idempotency else (), "GW047",
+                       f"no encryption key for stored responses is configured: one is generated into `{display_path(Path(key_file))}`. "
+                       "Set idempotency.encryption_keys (or say key_file: explicitly) to choose",
+                       severity="warning", at_key=raw.idempotency is not None)
+    deadline = max((p.deadline or raw.deadline for p in raw.providers.values()), default=raw.deadline)
+    return IdempotencyPlan(
+        store_url=url,
+        base_dir=str(ctx.base_dir),
+        retention=settings.retention,
+        lease=settings.lease or deadline + 5,
+        keys=tuple(keys),
+        key_file=key_file,
     )
 
 

@@ -111,8 +111,19 @@ class CompanionPlan:
 
 
 @dataclass(frozen=True)
+class IdempotencyPlan:
+    store_url: str
+    base_dir: str
+    retention: float
+    lease: float
+    keys: tuple[tuple[str, Secret], ...]  # newest first; empty: the generated `key_file`
+    key_file: str | None
+
+
+@dataclass(frozen=True)
 class GatewayPlan:
     source: str
     providers: Mapping[str, ProviderPlan]
     max_body_bytes: int
     companions: tuple[CompanionPlan, ...] = ()
+    idempotency: IdempotencyPlan | None = None

@@ -132,7 +132,7 @@ def test_github_output_annotates(tmp_path):
 
 def test_lint_without_paths_reads_config_and_the_mappings_folder(tmp_path):
     files = dict(ALL["GW013"]["fixed"])
-    _write(tmp_path, {"gateway.yaml": "providers:\n  acme:\n    mapping: mappings/m.yaml\n    inbound: none\n"})
+    _write(tmp_path, {"gateway.yaml": "idempotency: {key_file: k.key}\nproviders:\n  acme:\n    mapping: mappings/m.yaml\n    inbound: none\n"})
     _write(tmp_path / "mappings", {"m.yaml": files["m.yaml"], "unused.yaml": ALL["GW021"]["files"]["m.yaml"]})
     result = gateway_lint(cwd=tmp_path)
     assert result.returncode == 1

@@ -35,6 +35,9 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # file names in messages are relative to the working directory
 
 
+IDEM = "idempotency: {key_file: state/idempotency.key}\n"  # says which key: no GW047 warning
+
+
 def messages(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "m.yaml"
     path.write_text(textwrap.dedent(text))
@@ -110,7 +113,7 @@ def test_gateway_yaml_errors_name_the_file_and_key(tmp_path, monkeypatch):
           other:
             mapping: missing.yaml
             inbound: none
-    """))
+    """) + IDEM)
     monkeypatch.chdir(tmp_path)
     plan, diagnostics = load("gateway.yaml")
     assert plan is None
@@ -124,7 +127,7 @@ def test_gateway_yaml_errors_name_the_file_and_key(tmp_path, monkeypatch):
 
 def test_lint_mode_downgrades_unset_secrets_to_warnings(tmp_path, monkeypatch):
     (tmp_path / "m.yaml").write_text(GOOD)
-    (tmp_path / "gateway.yaml").write_text("providers:\n  acme:\n    mapping: m.yaml\n    secrets: {token: {env: NOT_SET_ANYWHERE}}\n    inbound: none\n")
+    (tmp_path / "gateway.yaml").write_text(IDEM + "providers:\n  acme:\n    mapping: m.yaml\n    secrets: {token: {env: NOT_SET_ANYWHERE}}\n    inbound: none\n")
     monkeypatch.chdir(tmp_path)
     plan, diagnostics = load("gateway.yaml", require_secrets=False)
     assert plan is not None
@@ -139,7 +142,7 @@ def test_provider_vars_and_secrets_must_match_the_mapping(tmp_path, monkeypatch)
             mapping: m.yaml
             vars: {regoin: us}
             inbound: none
-    """))
+    """) + IDEM)
     monkeypatch.chdir(tmp_path)
     plan, diagnostics = load("gateway.yaml")
     assert plan is None

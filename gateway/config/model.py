@@ -174,8 +174,24 @@ class Companion(Base):
     ready_timeout: Seconds = 15.0
 
 
+class EncryptionKey(Base):
+    """An AES key for stored responses: base64 of 16, 24 or 32 random bytes, by reference."""
+
+    id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+    key: SecretRef
+
+
+class IdempotencySettings(Base):
+    store: str = "sqlite:///.gateway/idempotency.sqlite3"
+    retention: Annotated[float, msgspec.Meta(gt=0, le=90 * 86400)] = 7 * 86400.0
+    lease: Annotated[float, msgspec.Meta(gt=0, le=3600)] | None = None
+    encryption_keys: list[EncryptionKey] = []
+    key_file: str | None = None
+
+
 class GatewayFile(Base):
     providers: dict[str, ProviderEntry]
+    idempotency: IdempotencySettings | None = None
     deadline: Seconds = 15.0
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=10_485_760)] = 65536
     companions: list[Companion] = []

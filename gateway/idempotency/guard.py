@@ -1,0 +1,112 @@
+"""The idempotency rule for one webhook: the first request with a key runs, later ones replay.
+
+::
+
+    claim(key) -> acquired: run, then store the answer if it is definitive, else release the key
+               -> done:     replay the stored status and body, byte for byte
+               -> busy:     wait (polling, bounded by the webhook's deadline), then claim again
+
+Only definitive answers are stored (successes and the provider's rejections). Unknown outcomes
+(timeouts, 5xx, unreachable) release the key so NewStore's retry runs again; a mapping passes
+NewStore's key on to providers that support idempotency, so that retry cannot issue twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from ..errors import WebhookError
+from .crypto import SealError, Sealer
+from .store import Record, Store, StoreError
+
+logger = logging.getLogger("gateway.idempotency")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    definitive: bool
+
+
+class InProgress(WebhookError):
+    status = 503
+    error_code = "request_in_progress"
+
+
+class StoreUnavailable(WebhookError):
+    status = 503
+    error_code = "idempotency_unavailable"
+
+
+class Idempotency:
+    def __init__(self, store: Store, sealer: Sealer, *, lease: float, retention: float) -> None:
+        self.store = store
+        self.sealer = sealer
+        self.lease = lease
+        self.retention = retention
+
+    async def run(self, provider: str, operation: str, key: str, request: bytes, deadline_at: float,
+                  execute: Callable[[], Awaitable[Answer]]) -> tuple[Answer, bool]:
+        """Run ``execute`` at most once per key; returns the answer and whether it was replayed."""
+        storage_key = hashlib.sha256(f"{provider}\0{operation}\0{key}".encode()).hexdigest()
+        token = secrets.token_hex(16)
+        delay = 0.01
+        while True:
+            try:
+                kind, record = await self.store.claim(storage_key, token, self.lease)
+            except StoreError as exc:
+                logger.error("idempotency store unavailable: %s", exc)
+                raise StoreUnavailable("the idempotency store is unavailable; nothing was sent to the provider") from None
+            if kind == "done":
+                assert record is not None
+                return self._replay(storage_key, record, request), True
+            if kind == "acquired":
+                break
+            if time.monotonic() + delay >= deadline_at:
+                raise InProgress("a request with the same idempotence_key is still in progress; retry later",
+                                 request_accepted=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+        try:
+            answer = await execute()
+        except BaseException:
+            await self._release(storage_key, token)
+            raise
+        if not answer.definitive:
+            await self._release(storage_key, token)
+            return answer, False
+        key_id, sealed = self.sealer.seal(storage_key, answer.body)
+        record = Record(answer.status, self.sealer.fingerprint(request), key_id, sealed)
+        try:
+            if not await self.store.complete(storage_key, token, record, self.retention):
+                logger.warning("idempotency: the key's lease ran out before the answer was stored")
+        except StoreError as exc:
+            # The provider has acted: answer anyway. A retry runs again, and the provider-side
+            # key (if the mapping sends one) keeps it from acting twice.
+            logger.error("idempotency: could not store the answer: %s", exc)
+        return answer, False
+
+    def _replay(self, storage_key: str, record: Record, request: bytes) -> Answer:
+        try:
+            body = self.sealer.open(record.key_id, storage_key, record.sealed)
+        except SealError as exc:
+            logger.error("idempotency: %s", exc)
+            raise StoreUnavailable("the stored response for this idempotence_key cannot be read") from None
+        if record.fingerprint and record.fingerprint != self.sealer.fingerprint(request, record.key_id):
+            logger.warning('{"event":"idempotency_body_mismatch","stored":"%s","received":"%s"}',
+                           record.fingerprint, self.sealer.fingerprint(request, record.key_id))
+        return Answer(record.status, body, True)
+
+    async def _release(self, storage_key: str, token: str) -> None:
+        try:
+            await asyncio.shield(self.store.release(storage_key, token))
+        except StoreError as exc:
+            logger.error("idempotency: could not release a key (it frees itself when its lease ends): %s", exc)

@@ -1,0 +1,142 @@
+"""One webhook, start to finish::
+
+    admit (route, inbound key, operation, content type, decode: inbound.py)
+      -> idempotency (claim or replay: idempotency/)
+      -> run the mapping's steps under the deadline (engine.py)
+      -> respond, and log one line
+
+Every failure becomes the spec's Error body with the status its class carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import HTTPException
+
+from . import contract, inbound, logs
+from .engine import RunState, run_operation
+from .errors import DeadlineExceeded, PayloadTooLarge, RequestRejected, WebhookError
+from .idempotency import Answer, Idempotency
+from .plan import GatewayPlan, OperationPlan, ProviderPlan
+from .upstream.client import Upstream
+
+
+@dataclass
+class Runtime:
+    """What the request path uses, built once at startup: the plan and the live connections."""
+
+    plan: GatewayPlan
+    upstreams: dict[str, Upstream] = field(default_factory=dict)
+    idempotency: Idempotency | None = None
+
+
+async def handle(rt: Runtime, request: Request[Any, Any, Any], provider_name: str, operation: str) -> tuple[int, bytes]:
+    started = time.perf_counter()
+    state = RunState()
+    log: dict[str, Any] = {"provider": provider_name, "operation": operation}
+    try:
+        provider, op, decoded = await _admit(rt.plan, request, provider_name, operation)
+        log["card"] = logs.mask_card(_card_number(decoded))
+        deadline_at = time.monotonic() + provider.deadline
+        key = getattr(decoded, "idempotence_key", None)
+
+        async def execute() -> Answer:
+            return await _execute(rt, provider, op, decoded, state, deadline_at, log)
+
+        if rt.idempotency is not None and contract.OPERATIONS[operation].idempotent and key:
+            answer, replayed = await rt.idempotency.run(provider_name, operation, key, contract.encode(decoded),
+                                                        deadline_at, execute)
+            if replayed:
+                log["outcome"] = "replayed"
+        else:
+            answer = await execute()
+    except WebhookError as exc:
+        answer = _error_answer(exc, log)
+    log.update(status=answer.status, calls=state.calls, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    logs.webhook(**log)
+    return answer.status, answer.body
+
+
+async def _admit(plan: GatewayPlan, request: Request[Any, Any, Any], provider_name: str,
+                 operation: str) -> tuple[ProviderPlan, OperationPlan, msgspec.Struct]:
+    """Everything checked before anything is claimed or sent; failures are never stored."""
+    provider = plan.providers.get(provider_name)
+    if provider is None:
+        raise RequestRejected(f"unknown provider `{provider_name}`", error_code="unknown_provider")
+    inbound.authenticate(provider, request.headers)
+    if operation not in contract.OPERATIONS:
+        raise RequestRejected(
+            f"unknown operation `{operation}`; NewStore's gift card operations are: {', '.join(contract.OPERATIONS)}",
+            error_code="unknown_operation",
+        )
+    op = provider.mapping.operations.get(operation)
+    if op is None or op.unsupported is not None:
+        reason = op.unsupported if op is not None else "the mapping does not map it"
+        raise RequestRejected(f"provider `{provider_name}` does not support `{operation}`: {reason}",
+                              error_code="unsupported_operation")
+    inbound.check_content_type(request.headers.get("content-type"))
+    body = await _read_body(request)
+    return provider, op, inbound.decode(operation, body)
+
+
+async def _execute(rt: Runtime, provider: ProviderPlan, op: OperationPlan, decoded: msgspec.Struct,
+                   state: RunState, deadline_at: float, log: dict[str, Any]) -> Answer:
+    """Run the steps; the answer says whether it is definitive (and so may be replayed)."""
+    try:
+        try:
+            loop_deadline = asyncio.get_running_loop().time() + (deadline_at - time.monotonic())
+            async with asyncio.timeout_at(loop_deadline):
+                result = await run_operation(provider, rt.upstreams[provider.name], op, decoded, state)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the webhook did not finish within its {provider.deadline:g}s deadline"
+                + (f" (in step `{state.step}`); the outcome is unknown" if state.step else ""),
+                request_accepted=state.sent,
+                details={"step": state.step} if state.step else None,
+            ) from None
+    except WebhookError as exc:
+        return _error_answer(exc, log)
+    log["outcome"] = "ok"
+    if log.get("card") is None:  # issue: the card number comes from the provider
+        log["card"] = logs.mask_card(_card_number(result.response))
+    return Answer(200, result.body, True)
+
+
+def _error_answer(exc: WebhookError, log: dict[str, Any]) -> Answer:
+    log["outcome"] = _outcome(exc)
+    log["error_code"] = exc.error_code
+    if exc.status >= 500 or log["outcome"] == "mapping_error":
+        log["message"] = exc.message
+    return Answer(exc.status, contract.encode(exc.body()), exc.definitive)
+
+
+async def _read_body(request: Request[Any, Any, Any]) -> bytes:
+    try:
+        return await request.body()
+    except HTTPException as exc:
+        if exc.status_code == 413:
+            raise PayloadTooLarge("the request body is larger than this gateway accepts") from None
+        raise RequestRejected(f"the request body could not be read: {exc.detail}") from None
+
+
+def _card_number(value: msgspec.Struct) -> str | None:
+    identifier = getattr(value, "identifier", None)
+    if identifier is not None:
+        return identifier.number
+    return getattr(value, "card_number", None)
+
+
+def _outcome(exc: WebhookError) -> str:
+    if exc.definitive:
+        return "provider_rejected"
+    if exc.error_code == "mapping_error":
+        return "mapping_error"
+    if exc.status >= 500:
+        return "unknown"
+    return "rejected"
