@@ -99,12 +99,15 @@ def main() -> int:
                 balance_body = {"identifier": {"number": "6006491111111111", "pin": "480163"}}
                 run = uuid.uuid4().hex[:8]
 
-                def issue_body(i: int) -> dict:
+                def issue_body(i: int, run: str = run) -> dict:
                     return {"amount": {"value": 10, "currency": "USD"}, "customer": {"id": "bench"},
                             "idempotence_key": f"bench-{run}-{i}"}
 
-                asyncio.run(drive(base + "/sandbox/gift_card/balance", lambda i: balance_body, 200, args.concurrency))
-                balance = asyncio.run(drive(base + "/sandbox/gift_card/balance", lambda i: balance_body,
+                def balance_of(i: int, body: dict = balance_body) -> dict:
+                    return body
+
+                asyncio.run(drive(base + "/sandbox/gift_card/balance", balance_of, 200, args.concurrency))
+                balance = asyncio.run(drive(base + "/sandbox/gift_card/balance", balance_of,
                                             args.requests, args.concurrency))
                 issue = asyncio.run(drive(base + "/sandbox/gift_card/issue", issue_body, args.requests, args.concurrency))
                 replay = asyncio.run(drive(base + "/sandbox/gift_card/issue", issue_body, args.requests, args.concurrency))

@@ -18,7 +18,14 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
 
 from . import contract, logs
-from .errors import InternalError, MethodNotAllowed, PayloadTooLarge, RequestRejected, RouteNotFound, WebhookError
+from .errors import (
+    InternalError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestRejected,
+    RouteNotFound,
+    WebhookError,
+)
 from .idempotency import start_idempotency
 from .plan import GatewayPlan
 from .upstream.client import TransportFactory, Upstream

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from jinja2 import nodes
+
 from .config import model
 from .config.reader import FileContext
 from .config.yamlpos import KeyPath
-from jinja2 import nodes
-
 from .templating import TemplateCompileError, is_template, parse
 
 _SECRET_NAME = re.compile(r"(authorization|api[-_]?key|apikey|token|secret|password|passwd|signature|credential)", re.I)

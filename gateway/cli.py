@@ -33,12 +33,69 @@ def main(argv: list[str] | None = None) -> int:
     lint.add_argument("--config", type=Path, default=None, help="gateway.yaml to lint (default: gateway.yaml)")
     lint.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
     lint.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    test = sub.add_parser("test", help="run mapping test cases offline (exit codes as pytest's)")
+    test.add_argument("paths", nargs="*", type=Path, help="*.test.yaml files or folders (default: mappings/)")
+    render = sub.add_parser("render", help="show the requests a webhook would send (secrets and PINs masked)")
+    render.add_argument("provider")
+    render.add_argument("operation", choices=["balance", "issue", "activate", "deactivate"])
+    render.add_argument("request", nargs="?", help="NewStore request body: a JSON file, or - for stdin "
+                                                  "(default: NewStore's example for the operation)")
+    render.add_argument("--config", default="gateway.yaml", help="path of gateway.yaml (default: %(default)s)")
+    render.add_argument("--send", action="store_true", help="call the provider and print the trace")
+    schema = sub.add_parser("schema", help="print the JSON Schema of mapping files or of gateway.yaml")
+    schema.add_argument("kind", nargs="?", choices=["mapping", "gateway"], default="mapping")
+    new = sub.add_parser("new", help="scaffold mappings/PROVIDER.yaml and its test cases")
+    new.add_argument("provider")
+    new.add_argument("--dir", type=Path, default=Path("mappings"), help="where to write (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.command == "schema":
+        from .schema import text
+
+        sys.stdout.write(text(args.kind))
+        return 0
+    if args.command == "new":
+        from .scaffold import ScaffoldError
+        from .scaffold import new as scaffold
+
+        try:
+            for path in scaffold(args.provider, args.dir):
+                print(f"wrote {path}")
+        except ScaffoldError as exc:
+            print(f"gateway new: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "render":
+        return _render(args)
+    if args.command == "test":
+        from .testing import main as run_tests
+
+        return run_tests(args.paths)
     if args.command == "serve":
         return _serve(args)
     if args.command == "lint":
         return _lint(args)
     return 2  # pragma: no cover - argparse enforces the choices
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .render import RenderUsageError, render
+
+    plan, diagnostics = load(args.config, require_secrets=args.send, eager=True)
+    for d in diagnostics:
+        if d.severity == "error" or d.code == "GW040":
+            print(f"{d.severity}: {d}", file=sys.stderr)
+    if plan is None:
+        return 1
+    try:
+        body = None
+        if args.request == "-":
+            body = sys.stdin.buffer.read()
+        elif args.request:
+            body = Path(args.request).read_bytes()
+        return render(plan, args.provider, args.operation, body, send=args.send)
+    except (RenderUsageError, OSError) as exc:
+        print(f"gateway render: {exc}", file=sys.stderr)
+        return 2
 
 
 def _lint(args: argparse.Namespace) -> int:

@@ -42,6 +42,12 @@ class RunState:
     sent: bool = False
     step: str | None = None
     calls: int = 0
+    # When a list, every step appends what it did (gateway render --send, gateway test).
+    trace: list[dict[str, Any]] | None = None
+
+    def note(self, **event: Any) -> None:
+        if self.trace is not None:
+            self.trace.append(event)
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,11 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
                     ctx: dict[str, Any], state: RunState) -> dict[str, Any]:
     try:
         if step.condition is not None and not step.condition.render(ctx):
+            state.note(step=step.name, event="skipped")
             return _skipped(step)
         method, url, params, headers, content = _render_request(provider, step, ctx)
+        state.note(step=step.name, event="request", method=method, url=url, params=params, headers=headers,
+                   body=content)
     except RenderError as exc:
         raise _mapping_error(provider, op, step, f"the request does not render: {exc.message} (line {exc.where.line})", state) from None
     except BodyError as exc:
@@ -97,7 +106,8 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
     state.calls += 1
     timeout = step.timeout or provider.mapping.timeout
     try:
-        response = await upstream.send(method, url, params=params, headers=headers, content=content, timeout=timeout)
+        response = await upstream.send(method, url, params=params, headers=headers, content=content, timeout=timeout,
+                                       step=step.name)
     except SendError as exc:
         if not exc.maybe_sent:
             state.sent = sent_before
@@ -108,6 +118,32 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
             raise UpstreamTimeout(f"step `{step.name}`: {exc.message}; the outcome is unknown", request_accepted=True, details=details) from None
         raise UpstreamBadResponse(f"step `{step.name}`: {exc.message}; the outcome is unknown", request_accepted=True, details=details) from None
     return _interpret(provider, op, step, ctx, response, state)
+
+
+def dry_run(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, *,
+            now: dt.datetime | None = None) -> list[tuple[str, str, Any]]:
+    """Render every step's request without sending anything (``gateway render``).
+
+    Earlier steps' extracted values are unknown without the provider's answers, so they are
+    null here; a step whose condition or request needs them says so instead of a request.
+    Returns ``(step, kind, detail)``: kind is ``request`` (method, url, params, headers,
+    content), ``skipped`` or ``unknown`` (why it cannot be rendered offline).
+    """
+    steps: dict[str, Any] = {}
+    ctx = {"request": request, "steps": steps, "vars": provider.vars,
+           "idempotence_key": getattr(request, "idempotence_key", None), "now": now or dt.datetime.now(dt.UTC)}
+    out: list[tuple[str, str, Any]] = []
+    for step in op.steps:
+        steps[step.name] = _skipped(step)
+        try:
+            if step.condition is not None and not step.condition.render(ctx):
+                out.append((step.name, "skipped", "its `if` is false"))
+                continue
+            out.append((step.name, "request", _render_request(provider, step, ctx)))
+        except (RenderError, BodyError) as exc:
+            reason = exc.message if isinstance(exc, RenderError) else str(exc)
+            out.append((step.name, "unknown", f"cannot be rendered without the provider's answers: {reason}"))
+    return out
 
 
 def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any]):
@@ -141,9 +177,12 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
     except ParseFailure as exc:
         body, parse_error = None, str(exc)
     raw = {"status": response.status, "headers": dict(response.headers), "body": body}
+    state.note(step=step.name, event="response", status=response.status, headers=raw["headers"],
+               body=body if parse_error is None else response.content)
 
     rule = _first_match((step.errors, op.errors, provider.mapping.errors), response.status, body, parse_error is None)
     if rule is not None:
+        state.note(step=step.name, event="rule", error_code=rule.error_code, where=str(rule.where))
         raise _rule_error(provider, op, step, rule, ctx, raw, state)
 
     details = {"step": step.name, "upstream_status": response.status}
@@ -170,6 +209,7 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
             result[name] = expressions.search(expr, body)
         except expressions.ExpressionError as exc:
             raise _mapping_error(provider, op, step, f"extracting `{name}` failed: {exc}", state) from None
+    state.note(step=step.name, event="extracted", values={k: v for k, v in result.items() if k != "response"})
     return result
 
 

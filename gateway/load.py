@@ -22,7 +22,14 @@ from .config.reader import FileContext, display_path
 from .config.secrets import Secret, SecretUnavailable, resolve
 from .diagnostics import Diagnostic, errors
 from .idempotency.crypto import decode_key
-from .plan import CompanionPlan, GatewayPlan, IdempotencyPlan, InboundPlan, MappingPlan, ProviderPlan
+from .plan import (
+    CompanionPlan,
+    GatewayPlan,
+    IdempotencyPlan,
+    InboundPlan,
+    MappingPlan,
+    ProviderPlan,
+)
 from .templating import RenderError
 
 _ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -164,6 +171,29 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
         keys=tuple(keys),
         key_file=key_file,
     )
+
+
+def standalone_provider(name: str, mapping: MappingPlan, variables: dict[str, Any],
+                        secrets: dict[str, str]) -> tuple[ProviderPlan | None, list[str]]:
+    """A provider for one mapping outside any gateway.yaml (``gateway test``, ``gateway new``):
+    the given variables over the mapping's defaults, literal test secrets, no inbound key."""
+    problems: list[str] = []
+    values = {**mapping.declared_vars, **variables}
+    problems += [f"variable `{k}` needs a value (it has no default)" for k, v in values.items() if v is None]
+    problems += [f"secret `{k}` needs a test value" for k in mapping.declared_secrets if k not in secrets]
+    if problems:
+        return None, problems
+    try:
+        base_url = str(mapping.base_url.render({"vars": values})).rstrip("/")
+    except RenderError as exc:
+        return None, [f"base_url does not render: {exc.message}"]
+    sealed = {k: Secret(v) for k, v in secrets.items()}
+    provider = ProviderPlan(
+        name=name, mapping=mapping, base_url=base_url, vars=MappingProxyType(values),
+        auth_headers=MappingProxyType(_auth_headers(mapping.auth_spec, sealed)), inbound=None,
+        deadline=15.0, max_connections=10,
+    )
+    return provider, []
 
 
 def _is_loopback(url: str) -> bool:

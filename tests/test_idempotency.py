@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
 import os
 import signal
@@ -18,7 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import ROOT, SANDBOX_MAPPING, _leaks, client_for, sandbox_provider, write_config
+from .conftest import (
+    ROOT,
+    SANDBOX_MAPPING,
+    _leaks,
+    client_for,
+    sandbox_provider,
+    write_config,
+)
 from .newstore_spec import EXAMPLES
 from .stores import KINDS, TEST_KEY, raw_contents, store_url
 

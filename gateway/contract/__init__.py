@@ -69,6 +69,18 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 
+# NewStore's own request examples, one per operation (`gateway render` uses them by default).
+EXAMPLES: dict[str, dict] = {
+    "balance": {"identifier": {"number": "5h78k5367h09q34n22", "pin": "4125"}, "metadata": {"store_id": "some-store-identifier"}},
+    "issue": {"amount": {"value": 100, "currency": "USD"}, "customer": {"id": "34683bfjbfjbdfkbfk", "name": "Jay DoubleYou"},
+              "idempotence_key": "5kl5345b2hjj5k79"},
+    "activate": {"card_number": "5h78k5367h09q34n22", "amount": {"value": 100, "currency": "USD"},
+                 "customer": {"id": "64810476", "email": "jay_doubleyou@example.com", "name": "Jay Doubleyou"},
+                 "idempotence_key": "6234h6k263bb589v0bnv3"},
+    "deactivate": {"card_number": "5h78k5367h09q34n22", "pin": "1043", "store_id": "842840192840129841092",
+                   "idempotence_key": "6234h6k263bb589v0bnv3"},
+}
+
 # JSON numbers decode to Decimal, never to float: money stays exact end to end.
 _decoders = {
     name: msgspec.json.Decoder(op.request_type, float_hook=Decimal) for name, op in OPERATIONS.items()

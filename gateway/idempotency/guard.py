@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from ..errors import WebhookError
-from .crypto import SealError, Sealer
+from .crypto import Sealer, SealError
 from .store import Record, Store, StoreError
 
 logger = logging.getLogger("gateway.idempotency")

@@ -65,16 +65,22 @@ def _targets(paths: list[Path], config: Path | None) -> list[Path]:
         if not config.exists():
             raise UsageError(f"{config} does not exist; pass --config or the files to lint")
         folder = config.parent / "mappings"
-        return [config] + (sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else [])
+        return [config] + ([p for p in sorted(folder.glob("*.y*ml")) if not _is_test_file(p)] if folder.is_dir() else [])
     out: list[Path] = [config] if config else []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                              and not _is_test_file(p)))
         elif path.exists():
             out.append(path)
         else:
             raise UsageError(f"{path} does not exist")
     return out
+
+
+def _is_test_file(path: Path) -> bool:
+    """Mapping test cases (`gateway test`) live beside mappings; they are not mappings."""
+    return path.name.endswith((".test.yaml", ".test.yml"))
 
 
 _PROVIDERS_KEY = re.compile(r"^providers\s*:", re.M)

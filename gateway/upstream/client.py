@@ -68,12 +68,15 @@ class Upstream:
         self._limit = provider.mapping.max_response_bytes
 
     async def send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
-                   content: bytes | None, timeout: float) -> UpstreamResponse:
+                   content: bytes | None, timeout: float, step: str = "") -> UpstreamResponse:
+        """Send one step's request. The step's name travels in the request's extensions, so
+        a swapped-in transport (``gateway test``) knows which canned answer to give."""
         if _origin(url) == self._origin:
             headers = {k: v for k, v in headers.items() if k.lower() not in self._auth_lower} | self._auth
         try:
             request = self._client.build_request(method, url, params=params or None, headers=headers,
-                                                 content=content, timeout=timeout)
+                                                 content=content, timeout=timeout,
+                                                 extensions={"gateway_step": step})
             response = await self._client.send(request, stream=True)
             try:
                 body = await self._read(response)
