@@ -119,6 +119,7 @@ class _Compiler:
                 self.ctx.report(("auth",) + ref_path, "GW042",
                                 f"auth uses secret `{secret}`, which the mapping does not declare; add it to `secrets:`")
         self.variables = frozenset(raw.vars)
+        auth_values = self._auth_templates(raw.auth)
         base_url = self.value(raw.base_url, ("base_url",), Scope(("vars",), self.variables), native=False)
         mapping_scope = Scope(CONTEXT_NAMES, self.variables)
         headers = self.value(raw.headers, ("headers",), mapping_scope)
@@ -152,11 +153,24 @@ class _Compiler:
             timeout=raw.timeout,
             max_response_bytes=raw.max_response_bytes,
             auth_spec=raw.auth,
+            auth_values=auth_values,
             errors=errors,
             operations=MappingProxyType(operations),
             declared_vars=MappingProxyType(dict(raw.vars)),
             declared_secrets=declared_secrets,
         )
+
+    def _auth_templates(self, auth: model.UpstreamAuth) -> dict[str, Value]:
+        """The templates of the dynamic auth kinds, each with its own small context."""
+        if isinstance(auth, model.OAuth2Auth):
+            return {"token_url": self.value(auth.token_url, ("auth", "token_url"), Scope(("vars",), self.variables),
+                                            native=False)}
+        if isinstance(auth, model.HmacAuth):
+            signing = Scope(("api_key", "method", "path", "query", "body", "timestamp"), self.variables)
+            headers = Scope(("api_key", "signature", "timestamp"), self.variables)
+            return {"message": self.value(auth.message, ("auth", "message"), signing, native=False),
+                    "headers": self.value(auth.headers, ("auth", "headers"), headers, native=False)}
+        return {}
 
     def operation(self, name: str, spec: model.OperationSpec, path: KeyPath) -> OperationPlan | None:
         if spec.unsupported is not None and (spec.steps or spec.response is not None):
@@ -333,6 +347,10 @@ def _check_fields(ctx: FileContext, type_: Any, raw: Any, path: KeyPath, op: str
 
 
 def _auth_secret_refs(auth: model.UpstreamAuth) -> list[tuple[KeyPath, str]]:
+    if isinstance(auth, model.OAuth2Auth):
+        return [(("client_id",), auth.client_id), (("client_secret",), auth.client_secret)]
+    if isinstance(auth, model.HmacAuth):
+        return [(("key",), auth.key), (("secret",), auth.secret)]
     if isinstance(auth, model.HeaderAuth):
         return [(("headers", h), s) for h, s in auth.headers.items()]
     if isinstance(auth, model.BearerAuth):

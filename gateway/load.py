@@ -20,6 +20,7 @@ from .compile import compile_mapping
 from .config import model, reader
 from .config.reader import FileContext, display_path
 from .config.secrets import Secret, SecretUnavailable, resolve
+from .config.yamlpos import KeyPath
 from .diagnostics import Diagnostic, errors
 from .idempotency.crypto import decode_key
 from .plan import (
@@ -107,6 +108,7 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
     elif base_url.startswith("http://") and not _is_loopback(base_url):
         ctx.report(ppath, "GW046", f"base_url for `{name}` is plain http to another machine; card numbers and "
                                    "credentials would travel unencrypted: use https", severity="warning", at_key=True)
+    token_url = _token_url(ctx, ppath, mapping, variables)
     if any(d.severity == "error" for d in ctx.diagnostics[before:]):
         return None
     return ProviderPlan(
@@ -118,6 +120,8 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         inbound=inbound,
         deadline=entry.deadline or raw.deadline,
         max_connections=entry.max_connections,
+        auth_secrets=MappingProxyType(secrets),
+        token_url=token_url,
     )
 
 
@@ -191,9 +195,25 @@ def standalone_provider(name: str, mapping: MappingPlan, variables: dict[str, An
     provider = ProviderPlan(
         name=name, mapping=mapping, base_url=base_url, vars=MappingProxyType(values),
         auth_headers=MappingProxyType(_auth_headers(mapping.auth_spec, sealed)), inbound=None,
-        deadline=15.0, max_connections=10,
+        deadline=15.0, max_connections=10, auth_secrets=MappingProxyType(sealed),
+        token_url=_token_url(None, (), mapping, values),
     )
     return provider, []
+
+
+def _token_url(ctx: FileContext | None, ppath: KeyPath, mapping: MappingPlan, variables: dict[str, Any]) -> str | None:
+    value = mapping.auth_values.get("token_url")
+    if value is None:
+        return None
+    try:
+        url = str(value.render({"vars": variables}))
+    except RenderError as exc:
+        if ctx is not None:
+            ctx.report(ppath, "GW045", f"the auth token_url of `{mapping.file}` does not render: {exc.message}", at_key=True)
+        return None
+    if not re.match(r"^https?://[^/\s]+", url) and ctx is not None:
+        ctx.report(ppath, "GW045", f"the auth token_url must be an absolute http(s) URL, got `{url}`", at_key=True)
+    return url
 
 
 def _is_loopback(url: str) -> bool:

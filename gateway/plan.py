@@ -7,7 +7,8 @@ resolved. The request path reads only these objects; it never sees YAML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from .config.secrets import Secret
@@ -75,6 +76,7 @@ class MappingPlan:
     timeout: float
     max_response_bytes: int
     auth_spec: Any  # the raw auth Struct (frozen); secrets are bound per provider
+    auth_values: Mapping[str, Value]  # compiled templates of the oauth2 / hmac kinds
     errors: tuple[ErrorRulePlan, ...]
     operations: Mapping[str, OperationPlan]
     declared_vars: Mapping[str, Any]
@@ -95,10 +97,12 @@ class ProviderPlan:
     mapping: MappingPlan
     base_url: str
     vars: Mapping[str, Any]
-    auth_headers: Mapping[str, Secret]
+    auth_headers: Mapping[str, Secret]  # static credentials (header, bearer, basic)
     inbound: InboundPlan | None
     deadline: float
     max_connections: int
+    auth_secrets: Mapping[str, Secret] = field(default_factory=lambda: MappingProxyType({}))  # for oauth2 / hmac
+    token_url: str | None = None
 
 
 @dataclass(frozen=True)

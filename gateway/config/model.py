@@ -61,7 +61,44 @@ class BasicAuth(Base, tag="basic", tag_field="type"):
     password: str
 
 
-UpstreamAuth = NoAuth | HeaderAuth | BearerAuth | BasicAuth
+class OAuth2Auth(Base, tag="oauth2", tag_field="type"):
+    """OAuth2 client credentials: a token fetched from ``token_url``, cached until shortly before
+    it expires, shared by concurrent requests, and fetched again once if the provider says 401.
+
+    ``token_url`` is a template over ``vars``; ``client_id`` and ``client_secret`` name secrets.
+    The token goes in ``header`` as ``<scheme> <token>`` (``scheme: null``: the token alone).
+    """
+
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    send_as: Literal["form", "json", "basic"] = "form"
+    header: str = "Authorization"
+    scheme: str | None = "Bearer"
+    token_field: str = "access_token"
+    expires_field: str = "expires_in"
+    refresh_before: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
+
+
+class HmacAuth(Base, tag="hmac", tag_field="type"):
+    """A signature over chosen parts of each request (Tillo style).
+
+    ``message`` is a template over ``api_key``, ``method``, ``path``, ``query``, ``body`` (the
+    parsed JSON body) and ``timestamp``; its HMAC with the ``secret`` is ``signature``, and
+    ``headers`` (templates over ``api_key``, ``signature``, ``timestamp``) are added.
+    """
+
+    key: str
+    secret: str
+    message: str
+    headers: dict[str, str]
+    algorithm: Literal["sha256", "sha512", "sha1"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    timestamp: Literal["ms", "s"] = "ms"
+
+
+UpstreamAuth = NoAuth | HeaderAuth | BearerAuth | BasicAuth | OAuth2Auth | HmacAuth
 
 
 # --- mapping files -------------------------------------------------------------------------
@@ -113,7 +150,7 @@ class Step(Base):
     name: Name
     request: RequestSpec
     if_: str | bool | None = msgspec.field(default=None, name="if")
-    parse: Literal["auto", "json", "text"] = "auto"
+    parse: Literal["auto", "json", "text", "xml"] = "auto"
     success: str | None = None
     errors: list[ErrorRule] = []
     extract: dict[Name, str] = {}

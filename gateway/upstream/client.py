@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 import httpx
 
 from ..plan import ProviderPlan
+from . import auth
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -62,8 +63,7 @@ class Upstream:
             follow_redirects=False,
             trust_env=False,
         )
-        self._auth = {name: secret.reveal() for name, secret in provider.auth_headers.items()}
-        self._auth_lower = {name.lower() for name in self._auth}
+        self.auth = auth.for_provider(provider)
         self._origin = _origin(provider.base_url)
         self._limit = provider.mapping.max_response_bytes
 
@@ -71,17 +71,26 @@ class Upstream:
                    content: bytes | None, timeout: float, step: str = "") -> UpstreamResponse:
         """Send one step's request. The step's name travels in the request's extensions, so
         a swapped-in transport (``gateway test``) knows which canned answer to give."""
-        if _origin(url) == self._origin:
-            headers = {k: v for k, v in headers.items() if k.lower() not in self._auth_lower} | self._auth
+        own = _origin(url) == self._origin
         try:
             request = self._client.build_request(method, url, params=params or None, headers=headers,
                                                  content=content, timeout=timeout,
                                                  extensions={"gateway_step": step})
+            if own:
+                await self.auth.apply(request, self._client)
             response = await self._client.send(request, stream=True)
+            if own and response.status_code == 401 and self.auth.refreshable:
+                # The cached token may have been revoked or expired early: one fresh token, one retry.
+                await response.aclose()
+                self.auth.invalidate()
+                await self.auth.apply(request, self._client)
+                response = await self._client.send(request, stream=True)
             try:
                 body = await self._read(response)
             finally:
                 await response.aclose()
+        except auth.AuthError as exc:
+            raise SendError("unreachable", f"could not authenticate to the provider: {exc}", maybe_sent=False) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise SendError("unreachable", f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc
         except httpx.TimeoutException as exc:

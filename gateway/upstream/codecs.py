@@ -10,8 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 from urllib.parse import urlencode
+from xml.parsers.expat import ExpatError
 
 import msgspec
+import xmltodict
 
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
 _json_decoder = msgspec.json.Decoder(float_hook=Decimal)
@@ -85,7 +87,15 @@ def parse_text(content: bytes) -> Any:
 
 
 def parse_xml(content: bytes) -> Any:
-    raise ParseFailure("XML responses are not supported yet")
+    """XML as nested objects JMESPath can read: child elements by name, attributes as
+    ``"@name"`` and an element's text, when it also has attributes, as ``"#text"``
+    (``BalanceAmount."@currencyCode"``). Entities are refused (no entity-expansion bombs)."""
+    if not content.strip():
+        return None
+    try:
+        return xmltodict.parse(content, disable_entities=True, process_namespaces=False)
+    except (ExpatError, ValueError):
+        raise ParseFailure("the body is not well-formed XML") from None
 
 
 PARSERS: dict[str, Callable[[bytes], Any]] = {"json": parse_json, "text": parse_text, "xml": parse_xml}
