@@ -82,7 +82,7 @@ class OAuth2Auth(Base, tag="oauth2", tag_field="type"):
 
 
 class HmacAuth(Base, tag="hmac", tag_field="type"):
-    """A signature over chosen parts of each request (Tillo style).
+    """A signature over chosen parts of each request, with a timestamp.
 
     ``message`` is a template over ``api_key``, ``method``, ``path``, ``query``, ``body`` (the
     parsed JSON body) and ``timestamp``; its HMAC with the ``secret`` is ``signature``, and

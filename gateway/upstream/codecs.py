@@ -2,7 +2,7 @@
 
 Encoders turn a rendered body (plain Python data) into bytes; parsers turn a response into
 data JMESPath can read, chosen by the step's ``parse`` setting or else by ``Content-Type``.
-Adding a kind (the XML parser comes with the Radial mapping) is adding an entry to a table.
+Adding a kind is adding an entry to a table.
 """
 
 from __future__ import annotations
