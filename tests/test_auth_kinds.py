@@ -94,16 +94,19 @@ operations:
 """
 
 
-@pytest.fixture
-def oauth(provider, tmp_path, monkeypatch):
+def _oauth_config(provider, tmp_path, monkeypatch):
     monkeypatch.setenv("T_CLIENT_ID", "cid")
     monkeypatch.setenv("T_CLIENT_SECRET", "csecret")
     (tmp_path / "m.yaml").write_text(OAUTH_XML)
-    config = write_config(tmp_path, {"p": {
+    return write_config(tmp_path, {"p": {
         "mapping": str(tmp_path / "m.yaml"), "vars": {"base_url": f"http://127.0.0.1:{provider.server_address[1]}"},
         "secrets": {"client_id": {"env": "T_CLIENT_ID"}, "client_secret": {"env": "T_CLIENT_SECRET"}},
         "inbound": "none"}}, idempotency={"key_file": "k.key"})
-    with client_for(config) as client:
+
+
+@pytest.fixture
+def oauth(provider, tmp_path, monkeypatch):
+    with client_for(_oauth_config(provider, tmp_path, monkeypatch)) as client:
         yield client
 
 
@@ -129,13 +132,7 @@ def test_oauth2_token_is_refreshed_once_on_401(oauth, provider):
 
 
 def test_concurrent_requests_share_one_token_fetch(provider, tmp_path, monkeypatch):
-    monkeypatch.setenv("T_CLIENT_ID", "cid")
-    monkeypatch.setenv("T_CLIENT_SECRET", "csecret")
-    (tmp_path / "m.yaml").write_text(OAUTH_XML)
-    config = write_config(tmp_path, {"p": {
-        "mapping": str(tmp_path / "m.yaml"), "vars": {"base_url": f"http://127.0.0.1:{provider.server_address[1]}"},
-        "secrets": {"client_id": {"env": "T_CLIENT_ID"}, "client_secret": {"env": "T_CLIENT_SECRET"}},
-        "inbound": "none"}}, idempotency={"key_file": "k.key"})
+    config = _oauth_config(provider, tmp_path, monkeypatch)
     from litestar.testing import AsyncTestClient
 
     from gateway.app import create_app
