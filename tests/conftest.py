@@ -54,18 +54,18 @@ class Sandbox:
         return self.http.get("/_sim/cards").json()["cards"]
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    log_file = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+def start_simulator(module: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """Run ``python -m <module> --port 0`` and yield a handle on its `/_sim` control API."""
+    log_file = tmp_path_factory.mktemp(module.rsplit(".", 1)[-1]) / "simulator.log"
     with log_file.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "examples.sandbox", "--port", "0"], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", module, "--port", "0"], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=err)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()
     match = re.search(r"http://[\d.]+:\d+", line)
     if not match:
         proc.kill()
-        raise RuntimeError(f"the sandbox did not start: {line!r} {log_file.read_text()}")
+        raise RuntimeError(f"{module} did not start: {line!r} {log_file.read_text()}")
     sim = Sandbox(match.group(0), log_file)
     for _ in range(100):
         try:
@@ -73,14 +73,38 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             break
         except httpx.HTTPError:
             time.sleep(0.05)
+    RUNNING.append(sim)
     yield sim
+    RUNNING.remove(sim)
     proc.terminate()
     proc.wait(10)
     leaked = _leaks(log_file.read_text(errors="replace"), sim_secrets_seen)
-    assert not leaked, f"the sandbox's own output shows card data: {leaked}"
+    assert not leaked, f"{module}'s own output shows card data: {leaked}"
 
 
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    yield from start_simulator("examples.sandbox", tmp_path_factory)
+
+
+RUNNING: list[Sandbox] = []  # every simulator this session started
 sim_secrets_seen: set[str] = set()
+_CARD_FIELDS = {"number", "pin", "securitycode", "gan", "code", "paymentaccountuniqueid"}
+
+
+def card_secrets(value: Any) -> set[str]:
+    """Card numbers, codes and PINs anywhere in a simulator's `/_sim/cards` answer."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.lower() in _CARD_FIELDS and isinstance(item, str) and len(item) >= 4:
+                found.add(item)
+            else:
+                found |= card_secrets(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= card_secrets(item)
+    return found
 
 
 @pytest.fixture(autouse=True)
@@ -90,8 +114,9 @@ def _fresh_sandbox_and_no_leaks(request: pytest.FixtureRequest, caplog: pytest.L
     sim.reset()
     caplog.set_level(logging.DEBUG)
     yield
-    secrets = {c["number"] for c in sim.cards()} | {c["pin"] for c in sim.cards() if c["pin"]}
-    secrets |= set(getattr(request.node, "extra_secrets", ()))
+    secrets: set[str] = set()
+    for running in RUNNING:
+        secrets |= card_secrets(running.http.get("/_sim/cards").json())
     sim_secrets_seen.update(secrets)
     leaked = _leaks(caplog.text, secrets)
     assert not leaked, f"card numbers or PINs in clear in the logs: {sorted(leaked)}"
