@@ -118,7 +118,10 @@ def _fresh_sandbox_and_no_leaks(request: pytest.FixtureRequest, caplog: pytest.L
     for running in RUNNING:
         secrets |= card_secrets(running.http.get("/_sim/cards").json())
     sim_secrets_seen.update(secrets)
-    leaked = _leaks(caplog.text, secrets)
+    # caplog.text at teardown holds only the teardown phase: gather what setup and the test logged.
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    text = "\n".join(logging.Formatter("%(name)s %(message)s").format(r) for r in records)
+    leaked = _leaks(text, secrets)
     assert not leaked, f"card numbers or PINs in clear in the logs: {sorted(leaked)}"
 
 

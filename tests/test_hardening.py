@@ -173,3 +173,12 @@ def test_jmespath_errors_do_not_quote_values():
         search(Compiled("starts_with(pin, '4')"), {"pin": 480163})
     assert "480163" not in str(info.value)
     assert str(info.value) == "function `starts_with()` got a value of the wrong type (expected string, got number)"
+
+
+def test_the_leak_check_itself_finds_card_data():
+    from .conftest import _leaks, card_secrets
+
+    cards = card_secrets({"cards": [{"number": "6006491111111111", "pin": "480163", "state": "active"}]})
+    assert cards == {"6006491111111111", "480163"}
+    assert _leaks('{"card":"6006491111111111"} pin=480163', cards) == cards
+    assert _leaks('{"card":"****1111","duration_ms":4801.63}', cards) == set()
