@@ -248,3 +248,33 @@ def _swallow(fn):
         fn()
     except httpx.HTTPError:
         pass
+
+
+def test_a_duplicate_that_outwaits_its_deadline_gets_a_retryable_error_not_a_second_run(sandbox, tmp_path, monkeypatch):
+    import hashlib
+
+    from gateway.idempotency import store_for
+
+    monkeypatch.setenv("GATEWAY_TEST_IDEMPOTENCY_KEY", TEST_KEY)
+    url = f"sqlite:///{tmp_path / 'idem.sqlite3'}"
+    config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox, deadline=1)}, idempotency={
+        "store": url, "encryption_keys": [{"id": "k1", "key": {"env": "GATEWAY_TEST_IDEMPOTENCY_KEY"}}]})
+    # Another instance holds the key (its request still running there).
+    storage_key = hashlib.sha256(f"sandbox\0issue\0{ISSUE['idempotence_key']}".encode()).hexdigest()
+
+    async def hold() -> None:
+        store = store_for(url, tmp_path)
+        await store.open()
+        assert (await store.claim(storage_key, "other-instance", 60))[0] == "acquired"
+        await store.close()
+
+    asyncio.run(hold())
+    with client_for(config) as client:
+        started = time.monotonic()
+        response = client.post("/sandbox/gift_card/issue", json=ISSUE)
+        waited = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "request_in_progress"
+    assert response.json()["request_accepted"] is True
+    assert 0.8 <= waited < 5
+    assert _issue_calls(sandbox) == []
