@@ -69,10 +69,11 @@ class Idempotency:
                 return self._replay(storage_key, record, request), True
             if kind == "acquired":
                 break
-            if time.monotonic() + delay >= deadline_at:
+            remaining = deadline_at - time.monotonic()
+            if remaining <= 0:
                 raise InProgress("a request with the same idempotence_key is still in progress; retry later",
                                  request_accepted=True)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(min(delay, remaining))  # then one last look when the deadline comes
             delay = min(delay * 1.5, 0.25)
 
         try:
