@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from .state import CardState, FaultMode
+CardState = Literal["registered", "active", "deactivated"]
 
 # Amounts are already in minor units, so the exponents (JPY 0, KWD 3, the rest 2) only matter to
 # the caller; they are listed in README.md.
@@ -51,20 +51,6 @@ class DeactivateRequest(_Strict):
     store_ref: str | None = None
 
 
-class FaultRequest(_Strict):
-    mode: FaultMode
-    times: Annotated[int, msgspec.Meta(ge=1)] = 1
-    seconds: Annotated[float, msgspec.Meta(ge=0, le=300)] | None = None
-    status: Annotated[int, msgspec.Meta(ge=400, le=599)] | None = None
-
-    def __post_init__(self) -> None:
-        # msgspec turns a ValueError raised here into a ValidationError, hence a 400.
-        if (self.mode == "delay") != (self.seconds is not None):
-            raise ValueError("`seconds` is required for mode 'delay' and only allowed there")
-        if (self.mode == "status") != (self.status is not None):
-            raise ValueError("`status` is required for mode 'status' and only allowed there")
-
-
 class SimCardRequest(_Strict):
     number: CardNumber
     state: CardState
@@ -72,4 +58,3 @@ class SimCardRequest(_Strict):
     currency: Currency
     pin: Pin | None = None
     customer_ref: str | None = None
-

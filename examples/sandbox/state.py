@@ -1,4 +1,5 @@
-"""In-memory provider state: cards and their business rules, idempotency records, queued faults, call log.
+"""In-memory provider state: cards and their business rules (call log, faults and idempotency
+records come from :class:`examples.simkit.SimCore`).
 
 Everything here is synchronous on purpose: callers hold ``Simulator.lock`` around a whole
 read-check-write sequence, and without awaits inside, no other request can interleave with it.
@@ -6,25 +7,19 @@ read-check-write sequence, and without awaits inside, no other request can inter
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import secrets
-from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-CardState = Literal["registered", "active", "deactivated"]
-FaultMode = Literal["delay", "status", "garbage"]
+from examples.simkit import SimCore, utc_now
+
+from .schemas import CardState, SimCardRequest
 
 ISSUED_CARD_PREFIX = "6006497"
 
 # Seed cards get a fixed creation time so that tests can compare whole card views.
 SEED_TIMESTAMP = "2024-01-01T00:00:00Z"
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pins_match(given: str, expected: str) -> bool:
@@ -103,55 +98,31 @@ INVALID_PIN = _refused("invalid_pin", "the PIN does not match the card")
 CARD_DEACTIVATED = _refused("card_deactivated", "the card has been deactivated")
 
 
-@dataclass
-class Fault:
-    mode: FaultMode
-    remaining: int
-    seconds: float = 0.0
-    status: int = 0
+class Simulator(SimCore):
+    card_schema = SimCardRequest
 
-    def describe(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"mode": self.mode, "remaining": self.remaining}
-        if self.mode == "delay":
-            data["seconds"] = self.seconds
-        elif self.mode == "status":
-            data["status"] = self.status
-        return data
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    """What an idempotency key was first used for, and the exact bytes it was answered with."""
-
-    method: str
-    path: str
-    body: Any
-    status: int
-    content: bytes
-
-
-class Simulator:
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.reset()
-
-    def reset(self) -> None:
+    def seed(self) -> None:
         self.cards: dict[str, Card] = {card.number: card for card in seed_cards()}
-        self.calls: list[dict[str, Any]] = []
-        self.faults: deque[Fault] = deque()
-        self.idempotency: dict[str, StoredResponse] = {}
+
+    def card_views(self) -> list[dict[str, Any]]:
+        return [card.view(with_pin=True) for card in self.cards.values()]
+
+    def put_card_from(self, body: SimCardRequest) -> dict[str, Any]:
+        card = Card(
+            number=body.number,
+            pin=body.pin,
+            state=body.state,
+            balance_minor=body.amount_minor,
+            currency=body.currency,
+            customer_ref=body.customer_ref,
+        )
+        if card.state == "deactivated":
+            card.deactivated_at = card.created_at
+        self.put_card(card)
+        return card.view(with_pin=True)
 
     def put_card(self, card: Card) -> None:
         self.cards[card.number] = card
-
-    def take_fault(self) -> Fault | None:
-        if not self.faults:
-            return None
-        fault = self.faults[0]
-        fault.remaining -= 1
-        if fault.remaining <= 0:
-            self.faults.popleft()
-        return fault
 
     def lookup(self, number: str, pin: str | None) -> Outcome:
         card = self.cards.get(number)
