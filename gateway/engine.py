@@ -14,6 +14,7 @@ webhook may have reached the provider, which decides ``request_accepted`` for un
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,7 @@ async def run_operation(provider: ProviderPlan, upstream: Upstream, op: Operatio
         "vars": provider.vars,
         "idempotence_key": getattr(request, "idempotence_key", None),
         "now": now or dt.datetime.now(dt.UTC),
+        "webhook_id": uuid.uuid4().hex,  # unique per webhook: references for providers that need one
     }
     for step in op.steps:
         state.step = step.name
@@ -131,7 +133,8 @@ def dry_run(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, 
     """
     steps: dict[str, Any] = {}
     ctx = {"request": request, "steps": steps, "vars": provider.vars,
-           "idempotence_key": getattr(request, "idempotence_key", None), "now": now or dt.datetime.now(dt.UTC)}
+           "idempotence_key": getattr(request, "idempotence_key", None), "now": now or dt.datetime.now(dt.UTC),
+           "webhook_id": uuid.uuid4().hex}
     out: list[tuple[str, str, Any]] = []
     for step in op.steps:
         steps[step.name] = _skipped(step)

@@ -30,7 +30,7 @@ from .filters import FILTERS
 from .money import MoneyError
 
 # The names a step or response template may read. Lint and docs use this list.
-CONTEXT_NAMES = ("request", "steps", "vars", "idempotence_key", "now")
+CONTEXT_NAMES = ("request", "steps", "vars", "idempotence_key", "now", "webhook_id")
 
 
 @dataclass(frozen=True)
