@@ -89,7 +89,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 RUNNING: list[Sandbox] = []  # every simulator this session started
 sim_secrets_seen: set[str] = set()
-_CARD_FIELDS = {"number", "pin", "securitycode", "gan", "code", "paymentaccountuniqueid"}
+_CARD_FIELDS = {"number", "pin", "securitycode", "gan", "code", "pan", "paymentaccountuniqueid"}
 
 
 def card_secrets(value: Any) -> set[str]:
