@@ -1,0 +1,99 @@
+"""The Radial mapping (XML both ways, tender lookup before every operation) against the Radial simulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import ROOT, client_for, start_simulator, write_config
+from .newstore_spec import check_error, check_response
+
+FOLDER = ROOT / "examples" / "providers" / "radial"
+
+
+@pytest.fixture(scope="module")
+def radial(tmp_path_factory):
+    yield from start_simulator("examples.providers.radial", tmp_path_factory)
+
+
+@pytest.fixture
+def gateway(radial, tmp_path):
+    radial.reset()
+    config = write_config(tmp_path, {"radial": {
+        "mapping": str(ROOT / "mappings" / "radial.yaml"), "vars": {"base_url": radial.url, "store_id": "TMSUS"},
+        "secrets": {"api_key": {"file": str(FOLDER / "radial.key")}}, "inbound": "none"}}, idempotency={"key_file": "k.key"})
+    with client_for(config) as client:
+        yield client
+
+
+def post(client, operation, body):
+    return client.post(f"/radial/gift_card/{operation}", json=body)
+
+
+@pytest.mark.parametrize(("number", "pin", "expected"), [
+    ("6035 7100 0000 0018", "1234", {"value": 50.00, "currency": "USD"}),
+    ("6006490000000000016", "12345678", {"value": 100.00, "currency": "USD"}),
+    ("6046460000000017", None, {"value": 25.00, "currency": "USD"}),
+])
+def test_balance_looks_up_the_tender_then_reads_the_balance(gateway, radial, number, pin, expected):
+    identifier = {"number": number} | ({"pin": pin} if pin else {})
+    response = post(gateway, "balance", {"identifier": identifier})
+    assert response.status_code == 200, response.text
+    assert response.json() == expected
+    lookup, balance = radial.calls()
+    assert lookup["path"] == "/v1.0/stores/TMSUS/payments/tendertype/lookup.xml"
+    assert balance["path"].startswith("/v1.0/stores/TMSUS/payments/storedvalue/balance/")
+    assert balance["headers"]["apikey"] == "***"
+    assert balance["headers"]["content-type"].startswith("application/xml")
+
+
+@pytest.mark.parametrize(("number", "pin", "code", "status"), [
+    ("6035710000000019", "1234", "card_not_found", 400),        # fails Luhn
+    ("6035710000000018", "9999", "card_declined", 400),         # wrong PIN: Radial says only Fail
+    ("6035710000000083", "8888", "card_declined", 400),         # deactivated
+    ("6035710000000109", "1010", "provider_timeout", 503),      # the processor timed out
+])
+def test_balance_errors(gateway, number, pin, code, status):
+    response = post(gateway, "balance", {"identifier": {"number": number, "pin": pin}})
+    assert response.status_code == status, response.text
+    check_error(response.json())
+    assert response.json()["error_code"] == code
+
+
+def test_issue_is_declared_unsupported(gateway, radial):
+    response = post(gateway, "issue", {"amount": {"value": 10, "currency": "USD"}, "customer": {"id": "c"}})
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "unsupported_operation"
+    assert "no call that creates a card" in response.json()["message"]
+    assert radial.calls() == []
+
+
+def test_activate_funds_a_card_with_a_decimal_amount(gateway, radial):
+    body = {"card_number": "6046460000000033", "amount": {"value": 15.5, "currency": "USD"},
+            "customer": {"id": "c1"}, "idempotence_key": "rad-act-1"}
+    response = post(gateway, "activate", body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"identifier": {"number": "6046460000000033"}}
+    fund = radial.calls()[-1]
+    assert '<Amount currencyCode="USD">15.50</Amount>' in fund["body"]
+    assert 'requestId="rad-act-1-activate"' in fund["body"]
+    balance = post(gateway, "balance", {"identifier": {"number": "6046460000000033"}})
+    assert balance.json() == {"value": 15.50, "currency": "USD"}
+
+
+def test_activate_with_the_pin_from_metadata(gateway):
+    body = {"card_number": "6035710000000034", "amount": {"value": 30, "currency": "USD"},
+            "customer": {"id": "c1"}, "metadata": {"pin": "3333"}}
+    response = post(gateway, "activate", body)
+    assert response.status_code == 200, response.text
+    again = post(gateway, "activate", body)
+    assert again.status_code == 400 and again.json()["error_code"] == "card_declined"
+
+
+def test_deactivate_cashes_out_the_whole_balance(gateway, radial):
+    response = post(gateway, "deactivate", {"card_number": "6035710000000018", "pin": "1234", "idempotence_key": "rad-d-1"})
+    assert response.status_code == 200, response.text
+    check_response("deactivate", response.json())
+    cashout = radial.calls()[-1]
+    assert '<Amount currencyCode="USD">50.00</Amount>' in cashout["body"]
+    after = post(gateway, "balance", {"identifier": {"number": "6035710000000018", "pin": "1234"}})
+    assert after.status_code == 400 and after.json()["error_code"] == "card_declined"
