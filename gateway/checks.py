@@ -76,36 +76,46 @@ def unused_extracts(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, 
 def shadowed_rules(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, mapping_rules: list[model.ErrorRule]) -> None:
     """A rule that an earlier, broader rule always wins over can never match.
 
-    Rules are tried step, then operation, then mapping; a step's or operation's rule is checked
-    against everything tried before it. Mapping-level rules are checked once, among themselves.
+    Rules are tried step, then operation; a step's or operation's rule is checked against
+    everything tried before it, and an operation's rule is reported only if it is shadowed for
+    every step. Mapping-level rules are checked once, among themselves.
     """
     op_rules = [(path + ("errors", i), r) for i, r in enumerate(spec.errors)]
-    reported: set[KeyPath] = set()
+    verdicts: dict[KeyPath, list[str | None]] = {}
     for s, step in enumerate(spec.steps):
         own = [(path + ("steps", s, "errors", i), r) for i, r in enumerate(step.errors)]
-        _report_shadowed(ctx, own + op_rules, reported)
+        for rpath, why in _shadowed(ctx, own + op_rules).items():
+            verdicts.setdefault(rpath, []).append(why)
+    for rpath, whys in verdicts.items():
+        if all(whys):
+            target = rpath + ("match",) if whys[0] == _CONSTANT else rpath
+            ctx.report(target, "GW034", whys[0] or "", severity="warning")
 
 
 def mapping_rules_shadowed(ctx: FileContext, rules: list[model.ErrorRule]) -> None:
-    _report_shadowed(ctx, [(("errors", i), r) for i, r in enumerate(rules)], set())
+    for rpath, why in _shadowed(ctx, [(("errors", i), r) for i, r in enumerate(rules)]).items():
+        if why:
+            ctx.report(rpath + ("match",) if why == _CONSTANT else rpath, "GW034", why, severity="warning")
 
 
-def _report_shadowed(ctx: FileContext, sequence: list[tuple[KeyPath, model.ErrorRule]], reported: set[KeyPath]) -> None:
+_CONSTANT = "this rule's `match` is a constant false value: it can never match"
+
+
+def _shadowed(ctx: FileContext, sequence: list[tuple[KeyPath, model.ErrorRule]]) -> dict[KeyPath, str | None]:
+    """For each rule of the sequence: why it can never match there, or None."""
+    out: dict[KeyPath, str | None] = {}
     for j, (rpath, rule) in enumerate(sequence):
-        if rpath in reported:
-            continue
+        why = None
         if _never(rule):
-            reported.add(rpath)
-            ctx.report(rpath + ("match",), "GW034", "this rule's `match` is a constant false value: it can never match",
-                       severity="warning")
-            continue
-        for earlier_path, earlier in sequence[:j]:
-            if _covers(earlier, rule):
-                reported.add(rpath)
-                ctx.report(rpath, "GW034",
-                           f"this rule can never match: the rule at line {ctx.located.position(earlier_path)[0]} "
-                           "matches every answer it would", severity="warning")
-                break
+            why = _CONSTANT
+        else:
+            for earlier_path, earlier in sequence[:j]:
+                if _covers(earlier, rule):
+                    why = (f"this rule can never match: the rule at line {ctx.located.position(earlier_path)[0]} "
+                           "matches every answer it would")
+                    break
+        out[rpath] = why
+    return out
 
 
 def _statuses(rule: model.ErrorRule) -> set[int] | None:

@@ -201,7 +201,9 @@ class _Compiler:
         else:
             self._check_response_shape(name, spec.response, path + ("response",))
         response = self.value(spec.response if spec.response is not None else {}, path + ("response",), all_steps)
-        rules = self.rules(spec.errors, path + ("errors",), all_steps.with_response())
+        # An operation's rules may fire in its first step: their messages can read no step.
+        no_steps = Scope(CONTEXT_NAMES, self.variables, name, {}, frozenset(visible))
+        rules = self.rules(spec.errors, path + ("errors",), no_steps.with_response())
         if sum(d.severity == "error" for d in self.ctx.diagnostics) == errors_before:
             # A template that did not compile could not be searched for what it reads.
             checks.unused_extracts(self.ctx, spec, path, used)

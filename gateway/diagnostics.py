@@ -56,7 +56,7 @@ RULES: dict[str, Rule] = {
         Rule("GW045", "provider.base-url", "A provider's base URL is not an absolute http(s) URL."),
         Rule("GW046", "provider.insecure-base-url", "A provider's base URL is plain http to a host other than this machine.", "warning"),
         Rule("GW047", "idempotency.default-key", "No encryption key for stored responses is configured, so one is generated into a local file.", "warning"),
-        Rule("GW048", "idempotency.store", "The idempotency store URL is not understood, or a shared store has no encryption keys."),
+        Rule("GW048", "idempotency.store", "The idempotency store URL is not understood, a shared store has no encryption keys, or the lease is shorter than a deadline."),
         Rule("GW049", "idempotency.key", "An encryption key that is not base64 of 16, 24 or 32 bytes, or an id used twice."),
         Rule("GW050", "secret.literal", "A header or body value that looks like a credential written literally in the mapping.", "warning"),
     )

@@ -167,6 +167,11 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
                        "Set idempotency.encryption_keys (or say key_file: explicitly) to choose",
                        severity="warning", at_key=raw.idempotency is not None)
     deadline = max((p.deadline or raw.deadline for p in raw.providers.values()), default=raw.deadline)
+    if settings.lease is not None and settings.lease < deadline + 1:
+        ctx.report(path + ("lease",), "GW048",
+                   f"the lease ({settings.lease:g}s) must outlast the longest webhook deadline ({deadline:g}s): "
+                   "a request still running when its lease ends would let a duplicate run a second time")
+        return None
     return IdempotencyPlan(
         store_url=url,
         base_dir=str(ctx.base_dir),

@@ -60,6 +60,9 @@ class Redactor:
             return mask_card(str(value)) or "****"
         if isinstance(value, str):
             return self.text(value)
+        if isinstance(value, (int, float)) or type(value).__name__ == "Decimal":
+            masked = self.text(str(value))  # a card number or PIN sent as a JSON number
+            return masked if masked != str(value) else value
         return value
 
 

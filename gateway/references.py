@@ -46,6 +46,13 @@ def reads(env: jinja2.Environment, source: str) -> tuple[set[str], list[Read]]:
 
 
 def _walk(node: nodes.Node, free: set[str], out: list[Read]) -> None:
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+        # `steps.x.get('y')`, `vars.get('z', 'us')`: the object is read, the method is not a field.
+        _walk(node.node.node, free, out)
+        for child in [*node.args, *node.kwargs, node.dyn_args, node.dyn_kwargs]:
+            if child is not None:
+                _walk(child, free, out)
+        return
     if isinstance(node, (nodes.Getattr, nodes.Getitem, nodes.Name)):
         chain = _unwind(node)
         if chain is not None:
@@ -138,10 +145,11 @@ class Scope:
             hint = difflib.get_close_matches(step, known, n=1)
             tail = f"did you mean `steps.{hint[0]}`?" if hint else f"earlier steps: {', '.join(known) or 'none'}"
             return "GW014", f"there is no step `{step}` before this point in `{self.operation}`; {tail}"
+        extracts = self.steps[step]
         if len(read.parts) < 2:
+            self.used.update((step, name) for name in extracts)  # the whole step is read
             return None
         name = str(read.parts[1])
-        extracts = self.steps[step]
         if name == "response" or name in extracts:
             self.used.add((step, name))
             return None

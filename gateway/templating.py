@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import jinja2
 from jinja2 import StrictUndefined, nodes
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .filters import FILTERS
@@ -212,7 +213,8 @@ class Parsed:
     free: frozenset[str]  # names read from the context (not assigned by the template itself)
 
 
-_NOT_IN_MAPPINGS = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.Block)
+_NOT_IN_MAPPINGS = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.Block, nodes.Macro,
+                    nodes.CallBlock)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -253,6 +255,16 @@ def parse(source: str, env: jinja2.Environment = ENV) -> Parsed:
         parts = tree.body[0].nodes
         if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
             expression = match.group("expr")
+            # What compile_expression will demand, checked without generating code: the whole
+            # text is one expression (`{{ a, }}` parses as a template but not as an expression).
+            parser = Parser(env, expression, state="variable")
+            try:
+                parser.parse_expression()
+                if not parser.stream.eos:
+                    raise TemplateCompileError("chunk after expression", code="GW010",
+                                               line=parser.stream.current.lineno)
+            except jinja2.TemplateSyntaxError as exc:
+                raise _compile_error(exc) from None
     return Parsed(tree, expression, frozenset(loaded - stored - {"loop"}))
 
 

@@ -182,3 +182,11 @@ def test_the_leak_check_itself_finds_card_data():
     assert cards == {"6006491111111111", "480163"}
     assert _leaks('{"card":"6006491111111111"} pin=480163', cards) == cards
     assert _leaks('{"card":"****1111","duration_ms":4801.63}', cards) == set()
+
+
+def test_card_numbers_and_pins_sent_as_numbers_are_masked_too():
+    from gateway.redact import Redactor
+
+    redactor = Redactor(["6006 4911 2222 3333"], ["480163"])
+    assert redactor.data({"account": 6006491122223333, "access": 480163, "amount": 10}) == {
+        "account": "****3333", "access": "***", "amount": 10}

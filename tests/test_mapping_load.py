@@ -75,6 +75,8 @@ def test_the_good_mapping_loads_clean(tmp_path):
          "m.yaml:3:29: GW042 auth uses secret `tokn`, which the mapping does not declare; add it to `secrets:` (at auth.token)"),
         ("{{ request.identifier.number | urlsegment }}", "{{ requests.identifier.number | urlsegment }}",
          "m.yaml:9:17: GW012 template reads `requests`, which does not exist; did you mean `request`? (at operations.balance.steps[0].request.path)"),
+        ('currency: "{{ steps.lookup.currency }}"', 'currency: "{{ steps.lookup.currency, }}"',
+         "m.yaml:14:18: GW010 template error: chunk after expression (at operations.balance.response.currency)"),
         ("operations:\n", "operations:\n  balance: {unsupported: x}\n",
          "m.yaml:6:3: GW002 duplicate key `balance` (first defined on line 5); YAML would silently keep only the last one (at operations.balance)"),
     ],
@@ -158,3 +160,25 @@ def test_the_shipped_configuration_loads_clean():
     plan, diagnostics = load(root / "gateway.yaml")
     assert plan is not None
     assert diagnostics == []
+
+
+def test_method_calls_on_steps_and_vars_are_reads_of_the_object(tmp_path):
+    text = GOOD.replace("secrets: [token]", "secrets: [token]\nvars: {region: eu}").replace(
+        'currency: "{{ steps.lookup.currency }}"', 'currency: "{{ steps.lookup.get(\'currency\') or vars.get(\'region\') }}"')
+    assert messages(tmp_path, text) == []
+
+
+def test_an_operation_rule_cannot_read_steps_it_may_fire_before(tmp_path):
+    text = GOOD.replace("    response:\n      value:", "    errors:\n      - {status: 404, error_code: x, message: \"{{ steps.lookup.minor }}\"}\n    response:\n      value:", 1)
+    found = messages(tmp_path, text)
+    assert any("GW014 `steps.lookup` runs after this template" in f for f in found), found
+
+
+def test_an_operation_rule_shadowed_in_one_step_only_is_not_reported(tmp_path):
+    text = GOOD.replace(
+        "        extract: {minor: balance.minor, currency: balance.currency}\n",
+        "        extract: {minor: balance.minor, currency: balance.currency}\n"
+        "        errors: [{status: 404, error_code: a, message: a}]\n"
+        "      - name: again\n        request: {path: /again}\n",
+    ).replace("    response:\n      value:", "    errors:\n      - {status: 404, error_code: b, message: b}\n    response:\n      value:", 1)
+    assert [f for f in messages(tmp_path, text) if "GW034" in f] == []

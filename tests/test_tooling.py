@@ -195,3 +195,20 @@ def test_new_scaffolds_a_mapping_that_lints_clean_and_whose_tests_run(tmp_path):
     again = gateway("new", "acme", cwd=tmp_path)
     assert again.returncode == 2 and "already exists; not overwriting it" in again.stderr
     assert gateway("new", "Bad Name", cwd=tmp_path).returncode == 2
+
+
+def test_unquoted_yaml_timestamps_in_cases_mean_their_text(tmp_path):
+    (tmp_path / "dates.test.yaml").write_text(f"""\
+mapping: {ROOT / 'mappings' / 'sandbox.yaml'}
+vars: {{base_url: https://sandbox.test}}
+secrets: {{api_key: k}}
+cases:
+  - name: unquoted timestamps
+    operation: deactivate
+    request: {{card_number: "6006491111111111", metadata: {{since: 2026-01-01}}}}
+    provider:
+      deactivate: {{body: {{result: ok, card: {{deactivated_at: 2026-11-22T10:11:17Z}}}}}}
+    expect: {{status: 200, body: {{deactivated_at: 2026-11-22T10:11:17Z}}}}
+""")
+    result = gateway("test", "dates.test.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -40,12 +40,21 @@ def decode_key(text: str) -> bytes:
 def load_or_create_key_file(path: Path) -> bytes:
     """The embedded default's key: generated once (0600) beside the SQLite file, then reused."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return decode_key(path.read_text())
-    with os.fdopen(fd, "w") as fh:
-        fh.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    if not path.exists():
+        # Written whole to a temporary file, then linked into place: several workers starting
+        # at once all end up reading the one key that won, never a half-written file.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     return decode_key(path.read_text())
 
 

@@ -4,7 +4,9 @@
 
     claim(key) -> acquired: run, then store the answer if it is definitive, else release the key
                -> done:     replay the stored status and body, byte for byte
-               -> busy:     wait (polling, bounded by the webhook's deadline), then claim again
+               -> busy:     wait (polling, bounded by the webhook's deadline): replay its answer
+                            if it stored one, else answer 503 request_in_progress (never run
+                            the provider call a second time while the first may still be going)
 
 Only definitive answers are stored (successes and the provider's rejections). Unknown outcomes
 (timeouts, 5xx, unreachable) release the key so NewStore's retry runs again; a mapping passes
@@ -58,6 +60,7 @@ class Idempotency:
         storage_key = hashlib.sha256(f"{provider}\0{operation}\0{key}".encode()).hexdigest()
         token = secrets.token_hex(16)
         delay = 0.01
+        waited = False
         while True:
             try:
                 kind, record = await self.store.claim(storage_key, token, self.lease)
@@ -68,7 +71,15 @@ class Idempotency:
                 assert record is not None
                 return self._replay(storage_key, record, request), True
             if kind == "acquired":
+                if waited:
+                    # The request we waited for ended without a definitive answer (or its
+                    # process died): the provider may still be working on it. Do not repeat
+                    # the call now; NewStore's next retry runs it.
+                    await self._release(storage_key, token)
+                    raise InProgress("the earlier request with this idempotence_key ended without a definitive "
+                                     "answer; retry later", request_accepted=True)
                 break
+            waited = True
             remaining = deadline_at - time.monotonic()
             if remaining <= 0:
                 raise InProgress("a request with the same idempotence_key is still in progress; retry later",
@@ -100,7 +111,10 @@ class Idempotency:
             body = self.sealer.open(record.key_id, storage_key, record.sealed)
         except SealError as exc:
             logger.error("idempotency: %s", exc)
-            raise StoreUnavailable("the stored response for this idempotence_key cannot be read") from None
+            # A record exists, so the provider did act: never tell NewStore nothing happened.
+            raise StoreUnavailable("the stored response for this idempotence_key cannot be read "
+                                   "(is every instance configured with the key that sealed it?)",
+                                   request_accepted=True) from None
         if record.fingerprint and record.fingerprint != self.sealer.fingerprint(request, record.key_id):
             logger.warning('{"event":"idempotency_body_mismatch","stored":"%s","received":"%s"}',
                            record.fingerprint, self.sealer.fingerprint(request, record.key_id))

@@ -7,6 +7,7 @@ requests the mapping must send, and the response NewStore must get. See the READ
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,10 +68,25 @@ def load(path: Path, diagnostics: list[Diagnostic]) -> tuple[FileContext, CaseFi
     ctx = reader.read(path, diagnostics)
     if ctx is None:
         return None
+    # YAML 1.1 reads an unquoted 2026-11-22T10:00:00Z as a datetime; in a case it means the text.
+    ctx.located.data = _dates_as_text(ctx.located.data)
     cases = reader.convert(ctx, CaseFile, hint="a test file needs `cases:`")
     if cases is None:
         return None
     return ctx, cases
+
+
+def _dates_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _dates_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(v) for v in value]
+    if isinstance(value, dt.datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 def mapping_path(path: Path, case_file: CaseFile) -> Path:
