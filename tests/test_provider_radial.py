@@ -97,3 +97,9 @@ def test_deactivate_cashes_out_the_whole_balance(gateway, radial):
     assert '<Amount currencyCode="USD">50.00</Amount>' in cashout["body"]
     after = post(gateway, "balance", {"identifier": {"number": "6035710000000018", "pin": "1234"}})
     assert after.status_code == 400 and after.json()["error_code"] == "card_declined"
+
+
+def test_rate_limited(gateway, radial):
+    radial.fault("status", status=429)
+    response = post(gateway, "balance", {"identifier": {"number": "6046460000000017"}})
+    assert response.status_code == 503 and response.json()["error_code"] == "rate_limit"
