@@ -35,6 +35,7 @@ from .core import (
 from .dialect import Dialect, ReplyError, SimError, neutral_body, neutral_reply
 from .gate import GARBAGE_BODY, MASK, ApiRequest, Gate, Reply
 from .validation import (
+    CURRENCIES,
     Problem,
     decode_neutral,
     decode_strict,
@@ -44,6 +45,7 @@ from .validation import (
 )
 
 __all__ = [
+    "CURRENCIES",
     "GARBAGE_BODY",
     "MASK",
     "MAX_BODY_BYTES",

@@ -104,3 +104,10 @@ def decode_neutral(content_type: str | None, raw: bytes, schema: type[Body]) -> 
 def json_value(raw: bytes) -> Any:
     """The body as a plain JSON value, to compare two requests regardless of key order and spacing."""
     return msgspec.json.decode(raw)
+
+
+# ISO 4217 codes the simulators accept in money amounts (a provider-typical subset, exponents
+# 0, 2 and 3 all present); any other three letters is each provider's own "unsupported currency".
+CURRENCIES = frozenset(
+    "AUD BHD CAD CHF CNY CZK DKK EUR GBP HKD HUF JOD JPY KRW KWD MXN NOK NZD OMR PLN SEK SGD TND USD ZAR".split()
+)

@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from examples.simkit import (
+    CURRENCIES,
     MAX_BODY_BYTES,
     ApiRequest,
     Dialect,
@@ -49,35 +50,6 @@ DEFAULT_MERCHANT_ACCOUNT = "TestMerchantGateway"
 IDEMPOTENCY_KEY_MAX = 64
 BRANDS = ("givex", "svs", "valuelink")
 # ISO 4217 codes this simulator accepts; any other three letters is "Unsupported currency specified".
-CURRENCIES = frozenset(
-    [
-        "AUD",
-        "BHD",
-        "CAD",
-        "CHF",
-        "CNY",
-        "CZK",
-        "DKK",
-        "EUR",
-        "GBP",
-        "HKD",
-        "HUF",
-        "JOD",
-        "JPY",
-        "KRW",
-        "KWD",
-        "MXN",
-        "NOK",
-        "NZD",
-        "OMR",
-        "PLN",
-        "SEK",
-        "SGD",
-        "TND",
-        "USD",
-        "ZAR",
-    ]
-)
 
 
 def service_error(

@@ -14,6 +14,7 @@ import msgspec
 from litestar import Request, Response, get, post
 
 from examples.simkit import (
+    CURRENCIES,
     MAX_BODY_BYTES,
     ApiRequest,
     Dialect,
@@ -43,35 +44,6 @@ Body = TypeVar("Body", bound=msgspec.Struct)
 DEFAULT_SQUARE_VERSIONS = ("2025-08-20",)
 VERSION_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 # ISO 4217 codes accepted in Money; any other three letters is INVALID_ENUM_VALUE.
-CURRENCIES = frozenset(
-    [
-        "AUD",
-        "BHD",
-        "CAD",
-        "CHF",
-        "CNY",
-        "CZK",
-        "DKK",
-        "EUR",
-        "GBP",
-        "HKD",
-        "HUF",
-        "JOD",
-        "JPY",
-        "KRW",
-        "KWD",
-        "MXN",
-        "NOK",
-        "NZD",
-        "OMR",
-        "PLN",
-        "SEK",
-        "SGD",
-        "TND",
-        "USD",
-        "ZAR",
-    ]
-)
 
 # Status -> (category, code, detail) for errors that never reach an endpoint (and for faults).
 _HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
