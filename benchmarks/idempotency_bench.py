@@ -1,6 +1,6 @@
 """Issue-webhook throughput per idempotency store, next to balance (which never touches a store).
 
-    python benchmarks/idempotency_bench.py [--requests 1500] [--concurrency 16] [--stores sqlite,redis,postgres]
+    python benchmarks/idempotency_bench.py [--requests 1000] [--rounds 3] [--concurrency 16] [--stores sqlite,redis,postgres]
 
 Starts the sandbox provider and, for each store, one `gateway serve` process; drives it over
 loopback with httpx and prints requests per second for balance and for issue (every issue with
@@ -70,9 +70,10 @@ async def drive(url: str, bodies, n: int, concurrency: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--stores", default="sqlite,redis,postgres")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
     sandbox = subprocess.Popen([sys.executable, "-m", "examples.sandbox", "--port", "0"], cwd=ROOT,
@@ -107,11 +108,20 @@ def main() -> int:
                     return body
 
                 asyncio.run(drive(base + "/sandbox/gift_card/balance", balance_of, 200, args.concurrency))
-                balance = asyncio.run(drive(base + "/sandbox/gift_card/balance", balance_of,
-                                            args.requests, args.concurrency))
-                issue = asyncio.run(drive(base + "/sandbox/gift_card/issue", issue_body, args.requests, args.concurrency))
+                # Balance and issue alternate, round after round, so a noisy neighbour hits both;
+                # the ratio reported is the median of the rounds' ratios.
+                rounds = []
+                for r in range(args.rounds):
+                    def fresh(i: int, r: int = r) -> dict:
+                        return issue_body(i + r * args.requests)
+
+                    balance = asyncio.run(drive(base + "/sandbox/gift_card/balance", balance_of,
+                                                args.requests, args.concurrency))
+                    issue = asyncio.run(drive(base + "/sandbox/gift_card/issue", fresh, args.requests, args.concurrency))
+                    rounds.append((balance, issue))
                 replay = asyncio.run(drive(base + "/sandbox/gift_card/issue", issue_body, args.requests, args.concurrency))
-                rows.append((kind, balance, issue, replay))
+                ratios = sorted(i / b for b, i in rounds)
+                rows.append((kind, max(b for b, _ in rounds), max(i for _, i in rounds), ratios[len(ratios) // 2], replay))
             finally:
                 gateway.terminate()
                 gateway.wait(20)
@@ -119,13 +129,14 @@ def main() -> int:
         sandbox.terminate()
         sandbox.wait(10)
     print(f"{'store':<10}{'balance req/s':>15}{'issue req/s':>13}{'issue/balance':>15}{'replay req/s':>14}")
-    for kind, balance, issue, replay in rows:
-        print(f"{kind:<10}{balance:>15.0f}{issue:>13.0f}{issue / balance:>15.2f}{replay:>14.0f}")
-    print(f"\n{args.requests} requests each, {args.concurrency} concurrent, one gateway process, cores: {os.cpu_count()}; "
-          "issue = claim + provider call + sealed store; replay = the same keys again (no provider call).")
+    for kind, balance, issue, ratio, replay in rows:
+        print(f"{kind:<10}{balance:>15.0f}{issue:>13.0f}{ratio:>15.2f}{replay:>14.0f}")
+    print(f"\n{args.rounds} rounds of {args.requests} balance then {args.requests} issue requests, {args.concurrency} "
+          f"concurrent, one gateway process, cores: {os.cpu_count()}; req/s: the best round; issue/balance: the median "
+          "of the rounds' ratios. issue = claim + provider call + sealed store; replay = the same keys again.")
     sqlite = [r for r in rows if r[0] == "sqlite"]
     if sqlite:
-        ratio = sqlite[0][2] / sqlite[0][1]
+        ratio = sqlite[0][3]
         print(f"target: issue with SQLite >= 0.7x balance -> {ratio:.2f}x, {'met' if ratio >= 0.7 else 'NOT met'}")
     return 0
 

@@ -105,3 +105,22 @@ def test_exactly_one_of_many_concurrent_claims_wins(store):
     kinds = run(scenario())
     assert kinds.count("acquired") == 1
     assert kinds.count("busy") == 49
+
+
+def test_many_concurrent_completions_each_get_their_own_result(store):
+    async def scenario():
+        await store.open()
+        try:
+            for i in range(40):
+                await store.claim(f"k{i}", f"t{i}", 10)
+            # Every other completion comes from a token that does not hold its key.
+            results = await asyncio.gather(*(
+                store.complete(f"k{i}", f"t{i}" if i % 2 == 0 else "intruder", RECORD, 60) for i in range(40)))
+            kinds = [(await store.claim(f"k{i}", "later", 10))[0] for i in range(40)]
+        finally:
+            await store.close()
+        return results, kinds
+
+    results, kinds = run(scenario())
+    assert results == [i % 2 == 0 for i in range(40)]
+    assert kinds == ["done" if i % 2 == 0 else "busy" for i in range(40)]

@@ -1,8 +1,14 @@
 """SQLite store: the embedded default, safe across worker processes on one machine.
 
-WAL journal, ``synchronous=FULL`` (a completed record survives a power cut), and every claim in
-a ``BEGIN IMMEDIATE`` transaction, so two processes can never both acquire a key. sqlite3 is
-blocking: each process runs its connection on one dedicated thread.
+WAL journal; every claim in a ``BEGIN IMMEDIATE`` transaction, so two processes can never both
+acquire a key; completed records written with ``synchronous=FULL``, so a stored response
+survives a power cut. Claims and releases are written with ``synchronous=NORMAL`` (atomic and
+immediately visible to every process, fsynced at the next checkpoint): a claim lost in a power
+cut is the same as a claim whose lease ran out, since the request holding it died with the
+machine, so making it durable would buy nothing and cost one fsync per webhook. Completions
+that arrive while one is being written are written together, in one transaction and one fsync
+(group commit), and each waits for its own result. sqlite3 is blocking: each process runs its
+connection on one dedicated thread.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class SQLiteStore:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idempotency-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._pending: list[tuple[tuple[str, str, Record, float], asyncio.Future[bool]]] = []
+        self._writing = False
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -62,6 +70,7 @@ class SQLiteStore:
 
     def _claim(self, key: str, token: str, lease: float) -> tuple[ClaimKind, Record | None]:
         conn = self._db()
+        conn.execute("PRAGMA synchronous=NORMAL")
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -88,20 +97,55 @@ class SQLiteStore:
             raise
 
     async def complete(self, key: str, token: str, record: Record, retention: float) -> bool:
-        return await self._run(self._complete, key, token, record, retention)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append(((key, token, record, retention), future))
+        if not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().create_task(self._write_pending())
+        return await future
 
-    def _complete(self, key: str, token: str, record: Record, retention: float) -> bool:
-        cursor = self._db().execute(
-            "UPDATE idempotency SET state = 'done', expires_at = ?, status = ?, fingerprint = ?, key_id = ?, body = ? "
-            "WHERE key = ? AND token = ? AND state = 'pending'",
-            (time.time() + retention, record.status, record.fingerprint, record.key_id, record.sealed, key, token),
-        )
-        return cursor.rowcount == 1
+    async def _write_pending(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await self._run(self._complete_many, [item for item, _ in batch])
+                except StoreError as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for (_, future), result in zip(batch, results):
+                        if not future.done():
+                            future.set_result(result)
+        finally:
+            self._writing = False
+
+    def _complete_many(self, items: list[tuple[str, str, Record, float]]) -> list[bool]:
+        conn = self._db()
+        conn.execute("PRAGMA synchronous=FULL")
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            results = [
+                conn.execute(
+                    "UPDATE idempotency SET state = 'done', expires_at = ?, status = ?, fingerprint = ?, key_id = ?, "
+                    "body = ? WHERE key = ? AND token = ? AND state = 'pending'",
+                    (now + retention, record.status, record.fingerprint, record.key_id, record.sealed, key, token),
+                ).rowcount == 1
+                for key, token, record, retention in items
+            ]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return results
 
     async def release(self, key: str, token: str) -> None:
         await self._run(self._release, key, token)
 
     def _release(self, key: str, token: str) -> None:
+        self._db().execute("PRAGMA synchronous=NORMAL")
         self._db().execute("DELETE FROM idempotency WHERE key = ? AND token = ? AND state = 'pending'", (key, token))
 
     async def purge(self) -> int:
