@@ -182,3 +182,11 @@ def test_an_operation_rule_shadowed_in_one_step_only_is_not_reported(tmp_path):
         "      - name: again\n        request: {path: /again}\n",
     ).replace("    response:\n      value:", "    errors:\n      - {status: 404, error_code: b, message: b}\n    response:\n      value:", 1)
     assert [f for f in messages(tmp_path, text) if "GW034" in f] == []
+
+
+def test_jmespath_positions_count_escapes_in_quoted_scalars(tmp_path):
+    text = GOOD.replace("        extract: {minor: balance.minor, currency: balance.currency}\n",
+                        "        extract: {minor: balance.minor, currency: balance.currency}\n"
+                        "        success: 'result == ''ok'' && card.['\n")
+    found = [f for f in messages(tmp_path, text) if "GW020" in f]
+    assert found and found[0].startswith("m.yaml:12:45: GW020")

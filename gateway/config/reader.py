@@ -77,12 +77,30 @@ class FileContext:
                 indent = len(lines[target - 1]) - len(lines[target - 1].lstrip(" "))
                 return target, indent + 1 + (in_line if style == "|" else 0)
             return line, col
-        quote = 1 if style in ('"', "'") else 0
-        return line + max(line_offset, 1) - 1, col + (quote + in_line if line_offset <= 1 else 0)
+        if style in ('"', "'") and line_offset <= 1 and 1 <= line <= len(lines):
+            # Past the opening quote, counting escapes as written (`''`, `\"`) rather than as read.
+            return line, col + 1 + _raw_offset(lines[line - 1][col:], in_line, style)
+        return line + max(line_offset, 1) - 1, col + (in_line if line_offset <= 1 else 0)
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+
+def _raw_offset(raw: str, index: int, quote: str) -> int:
+    """Where the ``index``-th character of a quoted scalar's value stands in its raw text."""
+    position = 0
+    for _ in range(index):
+        if position >= len(raw):
+            break
+        if quote == "'" and raw.startswith("''", position):
+            position += 2
+        elif quote == '"' and raw[position] == "\\":
+            escape = raw[position + 1: position + 2]
+            position += {"x": 4, "u": 6, "U": 10}.get(escape, 2)
+        else:
+            position += 1
+    return position
 
 
 def read(path: Path, diagnostics: list[Diagnostic], *, origin: tuple[FileContext, KeyPath] | None = None) -> FileContext | None:
