@@ -25,9 +25,11 @@ from .contract import OPERATIONS
 from .expressions import FUNCTION_NAMES, Compiled
 from .plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
 from .references import Scope, fields, hints, reads
+from .urls import URL_ENV, UrlTemplate, compile_sources
 from .templating import (
     CONTEXT_NAMES,
     ENV,
+    REQUEST_ENV,
     XML_ENV,
     Const,
     DictValue,
@@ -241,7 +243,13 @@ class _Compiler:
             if name in _RESERVED_EXTRACT:
                 self.ctx.report(path + ("extract", name), "GW031", f"`{name}` is reserved (steps.<name>.response holds the raw response); pick another name")
         target_raw = req.path if req.path is not None else req.url
-        target = self.value(target_raw, rpath + ("path" if req.path is not None else "url",), scope, native=False)
+        target_value = self.value(target_raw, rpath + ("path" if req.path is not None else "url",), scope,
+                                  native=False, env=URL_ENV)
+        try:
+            sources = compile_sources(target_raw) if target_value.has_templates else ()
+        except TemplateCompileError:
+            sources = None  # already reported by value()
+        target = UrlTemplate(target_value, req.path is not None, sources)
         body = self.body(req, kinds[0] if kinds else "none", rpath, scope)
         for part in ("headers", "query", "json", "form"):
             checks.literal_secrets(self.ctx, getattr(req, part), rpath + (part,))
@@ -257,9 +265,8 @@ class _Compiler:
             condition=condition,
             method=req.method,
             target=target,
-            is_path=req.path is not None,
-            query=self.value(req.query, rpath + ("query",), scope),
-            headers=self.value(req.headers, rpath + ("headers",), scope),
+            query=self.value(req.query, rpath + ("query",), scope, env=REQUEST_ENV),
+            headers=self.value(req.headers, rpath + ("headers",), scope, env=REQUEST_ENV),
             body=body,
             timeout=req.timeout,
             parse=step.parse,
@@ -272,9 +279,11 @@ class _Compiler:
         if kind == "none":
             return BodyPlan("none", None, None)
         if kind == "json":
-            return BodyPlan("json", self.value(req.json, path + ("json",), scope), req.content_type or "application/json")
+            return BodyPlan("json", self.value(req.json, path + ("json",), scope, env=REQUEST_ENV),
+                            req.content_type or "application/json")
         if kind == "form":
-            return BodyPlan("form", self.value(req.form, path + ("form",), scope), req.content_type or "application/x-www-form-urlencoded")
+            return BodyPlan("form", self.value(req.form, path + ("form",), scope, env=REQUEST_ENV),
+                            req.content_type or "application/x-www-form-urlencoded")
         if kind == "graphql":
             gql = req.graphql
             assert gql is not None
@@ -285,12 +294,13 @@ class _Compiler:
                 raw["operationName"] = gql.operation_name
             # The query text is GraphQL, not a template: only variables are rendered.
             value = DictValue((("query", Const(gql.query)),) + tuple(
-                (k, self.value(v, path + ("graphql", "variables" if k == "variables" else k), scope))
+                (k, self.value(v, path + ("graphql", "variables" if k == "variables" else k), scope, env=REQUEST_ENV))
                 for k, v in raw.items() if k != "query"
             ))
             return BodyPlan("graphql", value, req.content_type or "application/json")
         if kind == "text":
-            return BodyPlan("text", self.value(req.text, path + ("text",), scope, native=False), req.content_type or "text/plain; charset=utf-8")
+            return BodyPlan("text", self.value(req.text, path + ("text",), scope, native=False, env=REQUEST_ENV),
+                            req.content_type or "text/plain; charset=utf-8")
         return BodyPlan("xml", self.value(req.xml, path + ("xml",), scope, native=False, env=XML_ENV), req.content_type or "application/xml; charset=utf-8")
 
     def rules(self, rules: list[model.ErrorRule], path: KeyPath, scope: Scope) -> tuple[ErrorRulePlan, ...]:

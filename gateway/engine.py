@@ -24,6 +24,7 @@ from . import contract, expressions
 from .errors import (
     MappingError,
     ProviderRejected,
+    RequestRejected,
     ProviderThrottled,
     UpstreamBadResponse,
     UpstreamTimeout,
@@ -34,6 +35,7 @@ from .plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
 from .templating import RenderError
 from .upstream.client import SendError, Upstream, UpstreamResponse
 from .upstream.codecs import ENCODERS, PARSERS, BodyError, ParseFailure, parser_for
+from .urls import NullInUrl, UrlRefused
 
 
 @dataclass
@@ -99,9 +101,21 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
         state.note(step=step.name, event="request", method=method, url=url, params=params, headers=headers,
                    body=content)
     except RenderError as exc:
+        if exc.input:
+            raise RequestRejected(f"step `{step.name}`: {exc.message}", request_accepted=state.sent,
+                                  details={"step": step.name}) from None
         raise _mapping_error(provider, op, step, f"the request does not render: {exc.message} (line {exc.where.line})", state) from None
     except BodyError as exc:
         raise _mapping_error(provider, op, step, f"the request does not render: {exc}", state) from None
+    except NullInUrl:
+        raise _mapping_error(provider, op, step, "a value in the request's `path`/`url` is null (did an earlier "
+                             "step extract nothing?); null is never sent as text", state) from None
+    except UrlRefused as exc:
+        if exc.source == "request":
+            raise RequestRejected(f"step `{step.name}`: the request cannot be sent to the provider: {exc.message}",
+                                  request_accepted=state.sent, details={"step": step.name}) from None
+        raise UpstreamBadResponse(f"step `{step.name}`: an earlier answer of the provider cannot be used in a URL: "
+                                  f"{exc.message}", request_accepted=state.sent, details={"step": step.name}) from None
 
     sent_before = state.sent
     state.sent = True  # from here on the provider may have seen something
@@ -143,15 +157,25 @@ def dry_run(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, 
                 out.append((step.name, "skipped", "its `if` is false"))
                 continue
             out.append((step.name, "request", _render_request(provider, step, ctx)))
-        except (RenderError, BodyError) as exc:
-            reason = exc.message if isinstance(exc, RenderError) else str(exc)
-            out.append((step.name, "unknown", f"cannot be rendered without the provider's answers: {reason}"))
+        except RenderError as exc:
+            if exc.input:
+                out.append((step.name, "refused", f"NewStore would get 400 invalid_request: {exc.message}"))
+            else:
+                out.append((step.name, "unknown", f"cannot be rendered without the provider's answers: {exc.message}"))
+        except BodyError as exc:
+            out.append((step.name, "unknown", f"cannot be rendered without the provider's answers: {exc}"))
+        except NullInUrl:
+            out.append((step.name, "unknown", "its URL needs an earlier step's answer"))
+        except UrlRefused as exc:
+            if exc.source == "request":
+                out.append((step.name, "refused", f"NewStore would get 400 invalid_request: {exc.message}"))
+            else:
+                out.append((step.name, "unknown", "its URL needs an earlier step's answer"))
     return out
 
 
 def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any]):
-    target = str(step.target.render(ctx))
-    url = provider.base_url + target if step.is_path else target
+    url = step.target.render(ctx, provider.base_url)
     if not url.startswith(("http://", "https://")):
         raise BodyError("the step's `url` must render to an absolute http(s) URL")
     params = {k: _scalar(v) for k, v in step.query.render(ctx).items() if v is not None}

@@ -21,7 +21,11 @@ _SEPARATORS = re.compile(r"[\s\-]+")
 
 
 class FilterError(ValueError):
-    pass
+    """The mapping used a filter wrongly (a 502 `mapping_error`)."""
+
+
+class InputError(FilterError):
+    """NewStore's input cannot be used (a 400), as opposed to a mapping that is wrong (a 502)."""
 
 
 def card_number(value: Any, case: str | None = None) -> str:
@@ -29,6 +33,8 @@ def card_number(value: Any, case: str | None = None) -> str:
     if not isinstance(value, str):
         raise FilterError("card_number expects a string")
     out = _SEPARATORS.sub("", value)
+    if not out:
+        raise InputError("the card number is empty once spaces and dashes are removed")
     if case is None:
         return out
     if case == "upper":

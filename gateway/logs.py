@@ -33,7 +33,7 @@ def redact(text: str) -> str:
 
 def webhook(**fields: Any) -> None:
     """Log one webhook outcome; ``fields`` must already be safe (masked)."""
-    level = logging.INFO if fields.get("status", 500) < 500 else logging.WARNING
+    level = logging.INFO if fields.get("status", 500) < 500 and "warning" not in fields else logging.WARNING
     logger.log(level, redact(json.dumps({"event": "webhook", **fields}, default=str, separators=(",", ":"))))
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 from .config.secrets import Secret
 from .templating import Value, Where
+from .urls import UrlTemplate
 
 Predicate = Any  # a compiled jmespath expression: has .search(data)
 
@@ -44,8 +45,7 @@ class StepPlan:
     where: Where
     condition: Value | None
     method: str
-    target: Value  # renders to a path (joined to base_url) or an absolute URL
-    is_path: bool
+    target: UrlTemplate  # a path joined to base_url, or an absolute URL
     query: Value
     headers: Value
     body: BodyPlan

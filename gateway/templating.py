@@ -27,7 +27,7 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .filters import FILTERS
+from .filters import FILTERS, InputError
 from .money import MoneyError
 
 # The names a step or response template may read. Lint and docs use this list.
@@ -58,29 +58,71 @@ class TemplateCompileError(Exception):
 
 
 class RenderError(Exception):
-    """A compiled value failed at run time; the message names the place, not the data."""
+    """A compiled value failed at run time; the message names the place, not the data.
 
-    def __init__(self, message: str, where: Where) -> None:
+    ``input`` is true when a filter found NewStore's input unusable (:class:`~gateway.filters.InputError`):
+    the webhook is then a 400, not a mapping error.
+    """
+
+    def __init__(self, message: str, where: Where, *, input: bool = False) -> None:
         super().__init__(f"{where}: {message}")
         self.message = message
         self.where = where
+        self.input = input
 
 
-def _make_env(autoescape: bool) -> ImmutableSandboxedEnvironment:
+class NullRendered(ValueError):
+    """A request template would print ``null`` as the text ``None``."""
+
+
+def _reject_null(value: Any) -> Any:
+    if value is None:
+        raise NullRendered("null")
+    return value
+
+
+# Filters that handle null on purpose; in request templates every other filter refuses it, so
+# `steps.x.code | urlsegment` with no code is an error instead of the text "None".
+_NULL_AWARE_FILTERS = frozenset({"default", "d", "tojson"})
+
+
+def _null_strict(name: str, fn: Any) -> Any:
+    offset = 1 if getattr(fn, "jinja_pass_arg", None) is not None else 0  # context/env comes first
+
+    @functools.wraps(fn)
+    def strict(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > offset and args[offset] is None:
+            raise NullRendered(f"the `{name}` filter was given null")
+        return fn(*args, **kwargs)
+
+    return strict
+
+
+def make_env(autoescape: bool, finalize: Any = None) -> ImmutableSandboxedEnvironment:
+    """A sandboxed environment; with ``finalize`` (request templates) null is refused as text."""
     env = ImmutableSandboxedEnvironment(
         undefined=StrictUndefined,
         autoescape=autoescape,
         keep_trailing_newline=True,
         auto_reload=False,
+        finalize=finalize,
     )
     env.filters.update(FILTERS)
+    if finalize is not None:
+        env.filters.update({name: fn if name in _NULL_AWARE_FILTERS else _null_strict(name, fn)
+                            for name, fn in env.filters.items()})
     # Keep only harmless globals: no lipsum/cycler/joiner noise in the namespace.
     env.globals = {"range": range, "dict": dict}
     return env
 
 
-ENV = _make_env(autoescape=False)
-XML_ENV = _make_env(autoescape=True)
+# Responses, error messages and conditions.
+ENV = make_env(autoescape=False)
+# What is sent to a provider: a text template never prints null as `None` (a voucher named
+# "None" exists somewhere); `{{ x or '' }}` says so when empty text is really meant. Paths and
+# URLs have an environment of their own (gateway.urls).
+REQUEST_ENV = make_env(autoescape=False, finalize=_reject_null)
+XML_ENV = make_env(autoescape=True, finalize=_reject_null)
 
 _RUNTIME_ERRORS = (jinja2.TemplateError, MoneyError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError)
 
@@ -133,7 +175,7 @@ class Expr(Value):
                 result._fail_with_undefined_error()
             return result
         except _RUNTIME_ERRORS as exc:
-            raise RenderError(_describe(exc), self.where) from None
+            raise RenderError(_describe(exc), self.where, input=isinstance(exc, InputError)) from None
 
 
 class Text(Value):
@@ -161,7 +203,7 @@ class Text(Value):
         try:
             return self._template.render(ctx)
         except _RUNTIME_ERRORS as exc:
-            raise RenderError(_describe(exc), self.where) from None
+            raise RenderError(_describe(exc), self.where, input=isinstance(exc, InputError)) from None
 
 
 class DictValue(Value):
@@ -281,6 +323,9 @@ def _describe(exc: BaseException) -> str:
         return f"undefined value: {exc.message}"
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return f"not allowed in a template: {exc}"
-    if isinstance(exc, MoneyError):
+    if isinstance(exc, NullRendered):
+        where = f" ({exc})" if str(exc) != "null" else ""
+        return f"a value is null where text is needed{where}; use `x or ''` if empty text is meant"
+    if isinstance(exc, (MoneyError, InputError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

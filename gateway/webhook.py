@@ -49,6 +49,9 @@ async def handle(rt: Runtime, request: Request[Any, Any, Any], provider_name: st
         async def execute() -> Answer:
             return await _execute(rt, provider, op, decoded, state, deadline_at, log)
 
+        if contract.OPERATIONS[operation].idempotent and key is None:
+            # NewStore's spec allows it; then a retry runs the provider call again.
+            log["warning"] = "no idempotence_key: a retry of this request is not recognised as one"
         if rt.idempotency is not None and contract.OPERATIONS[operation].idempotent and key:
             answer, replayed = await rt.idempotency.run(provider_name, operation, key, contract.encode(decoded),
                                                         deadline_at, execute)
