@@ -128,7 +128,8 @@ def _fresh_sandbox_and_no_leaks(request: pytest.FixtureRequest, caplog: pytest.L
 def _leaks(text: str, secrets: set[str]) -> set[str]:
     found = set()
     for secret in secrets:
-        if re.search(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", text, re.IGNORECASE):
+        # A masked card number (`****7777`) shows its last 4 on purpose; a 4-digit PIN may be the same digits.
+        if re.search(rf"(?<![0-9A-Za-z*]){re.escape(secret)}(?![0-9A-Za-z])", text, re.IGNORECASE):
             found.add(secret)
     return found
 
