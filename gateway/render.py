@@ -13,6 +13,7 @@ import json
 import sys
 from decimal import Decimal
 from typing import Any, TextIO
+from urllib.parse import parse_qsl
 
 import msgspec
 
@@ -31,7 +32,8 @@ class RenderUsageError(Exception):
 
 
 def render(plan: GatewayPlan, provider_name: str, operation: str, body: bytes | None, *, send: bool,
-           out: TextIO = sys.stdout) -> int:
+           out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up now, not at import: a captured or replaced stdout is honoured
     provider = plan.providers.get(provider_name)
     if provider is None:
         raise RenderUsageError(f"no provider `{provider_name}` in {plan.source}; it has: {', '.join(plan.providers)}")
@@ -47,7 +49,8 @@ def render(plan: GatewayPlan, provider_name: str, operation: str, body: bytes | 
         request = contract.decode_request(operation, raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise RenderUsageError(f"the request is not a valid `{operation}` request: {exc}") from None
-    secrets = [s.reveal() for s in provider.auth_headers.values()]
+    # Static credentials as sent (e.g. "Basic …") and the raw ones behind them and behind oauth2 / hmac.
+    secrets = [s.reveal() for s in (*provider.auth_headers.values(), *provider.auth_secrets.values())]
     redactor = Redactor.for_request(request, secrets)
     auth = {name: "***" for name in provider.auth_headers}
     mode = "sends it to the provider" if send else "dry run: nothing is sent"
@@ -58,7 +61,7 @@ def render(plan: GatewayPlan, provider_name: str, operation: str, body: bytes | 
             if kind == "request":
                 _request(out, redactor, *detail, auth)
             else:
-                out.write(f"  ({detail})\n")
+                out.write(f"  ({redactor.text(str(detail))})\n")
         return 0
     return asyncio.run(_send(provider, op, request, redactor, auth, out))
 
@@ -96,13 +99,18 @@ async def _send(provider: Any, op: Any, request: Any, redactor: Redactor, auth: 
 
 def _request(out: TextIO, redactor: Redactor, method: str, url: str, params: dict, headers: dict,
              content: bytes | None, auth: dict[str, str]) -> None:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    out.write(f"  {method} {redactor.text(url)}{'?' + redactor.text(query) if query else ''}\n")
+    query = redactor.query(params.items())
+    out.write(f"  {method} {redactor.url(url)}{'?' + query if query else ''}\n")
     for name, value in sorted({**headers, **auth}.items(), key=lambda kv: kv[0].lower()):
-        shown = redactor.data({name: value})[name] if name not in auth else value
+        shown = redactor.data(value, name) if name not in auth else value
         out.write(f"  {name}: {shown}\n")
     if content:
-        out.write(f"  {_json(redactor, _decode(content))}\n")
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        if "x-www-form-urlencoded" in content_type.lower():
+            fields = parse_qsl(content.decode("utf-8", errors="replace"), keep_blank_values=True)
+            out.write(f"  {redactor.query(fields)}\n")
+        else:
+            out.write(f"  {_json(redactor, _decode(content))}\n")
 
 
 def _decode(content: bytes | Any) -> Any:

@@ -29,7 +29,8 @@ def find(paths: list[Path]) -> list[Path]:
     return found
 
 
-def main(paths: list[Path], out: TextIO = sys.stdout) -> int:
+def main(paths: list[Path], out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up now, not at import: a captured or replaced stdout is honoured
     # The webhook log lines would interleave with the results; the results say it all.
     logging.getLogger("gateway.webhook").setLevel(logging.CRITICAL)
     started = clock()

@@ -26,7 +26,7 @@ from ..load import load_mapping, standalone_provider
 from ..plan import GatewayPlan
 from ..redact import Redactor, to_json
 from . import cases as case_files
-from .compare import MISSING, first_difference
+from .compare import MISSING, describe, first_difference
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -117,7 +117,7 @@ async def _run_case(client: Any, fake: _Provider, case: case_files.Case, file: s
     headers = {"Content-Type": "application/json", **case.headers}
     response = await client.post(f"/test/gift_card/{case.operation}", content=body, headers=headers)
     request_struct = _request_struct(case)
-    redactor = Redactor.for_request(request_struct, secrets)
+    redactor = _redactor(case, request_struct, secrets)
     for step in fake.unanswered:
         outcome.failure.append(f"step `{step}` sent a request, but the case gives no `provider.{step}` answer")
     for step, expected in case.requests.items():
@@ -177,11 +177,32 @@ def _check_response(expected: case_files.ExpectedResponse, response: httpx.Respo
     return None
 
 
+def _redactor(case: case_files.Case, request_struct: Any, secrets: list[str]) -> Redactor:
+    """Masks the request's card number and PIN, the test secrets, and every card number or PIN
+    the case itself names (expected requests and responses, canned answers), so that both sides
+    of a difference are masked alike."""
+    redactor = Redactor.for_request(request_struct, secrets)
+    raw = case.request
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    redactor.learn(raw)
+    for canned in case.provider.values():
+        redactor.learn(canned.body)
+        redactor.learn(canned.headers)
+    for expected in case.requests.values():
+        redactor.learn(expected.headers)
+        redactor.learn(None if expected.json is msgspec.UNSET else expected.json)
+        redactor.learn(expected.form)
+    redactor.learn(None if case.expect.body is msgspec.UNSET else case.expect.body)
+    return redactor
+
+
 def _show(problem: tuple, redactor: Redactor) -> list[str]:
     where, what, expected, actual = problem[:4]
-    lines = [f"{where}, {what}:",
-             f"  expected: {_fmt(expected, redactor)}",
-             f"  actual:   {_fmt(actual, redactor)}"]
+    lines = [f"{where}, {what}:", *describe(expected, actual, what, redactor)]
     if len(problem) > 4 and what != "body at $":
         lines.append(f"  (whole response: {_fmt(problem[4], redactor)})")
     return lines
