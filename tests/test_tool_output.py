@@ -56,12 +56,42 @@ def test_render_a_blank_card_number_does_not_garble_the_output(tmp_path, number)
         HEADER.format("deactivate"),
         "",
         "step deactivate",
-        "  POST https://sandbox.test/v1/cards//deactivate",  # the mapping strips it to nothing
-        "  Accept: application/json",
-        "  Content-Type: application/json",
-        "  X-Api-Key: ***",
-        '  {"pin":"***","store_ref":"s-1"}',
+        # the mapping strips it to nothing: unusable input, refused before anything is sent
+        "  (NewStore would get 400 invalid_request: the card number is empty once spaces and dashes are removed)",
     ]
+
+
+LATER_STEP = """\
+base_url: "{{ vars.base_url }}"
+vars: {base_url: null}
+secrets: [api_key]
+auth: {type: header, headers: {X-Api-Key: api_key}}
+operations:
+  balance:
+    steps:
+      - name: find
+        request: {path: /v1/vouchers, query: {code: "{{ request.identifier.number }}"}}
+        extract:
+          code: "vouchers[0].code"
+      - name: read
+        request: {method: GET, path: "/v1/vouchers/{{ steps.find.code | urlsegment }}/balance"}
+        extract: {minor: balance}
+    response: {value: 0, currency: USD}
+"""
+
+
+def test_render_says_a_step_needs_an_earlier_answer_instead_of_printing_none(tmp_path):
+    # Before: `GET https://sandbox.test/v1/vouchers/None/balance`.
+    mapping = tmp_path / "later.yaml"
+    mapping.write_text(LATER_STEP)
+    config = write_config(tmp_path, {"sandbox": {"mapping": str(mapping), "vars": {"base_url": "https://sandbox.test"},
+                                                 "secrets": {"api_key": {"file": str(SANDBOX_KEY_FILE)}},
+                                                 "inbound": "none"}})
+    lines = render(tmp_path, "balance", {"identifier": {"number": "GIFT-1"}}, config=config)
+    assert "None" not in "\n".join(lines)
+    assert lines[-2:] == ["step read", "  (cannot be rendered without the provider's answers: a value is null where text "
+                                       "is needed (the `urlsegment` filter was given null); use `x or ''` if empty text "
+                                       "is meant)"]
 
 
 @pytest.mark.parametrize("number", ["1", "12", "123"])
