@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 import httpx
 
 from ..plan import ProviderPlan
-from . import auth
+from . import auth, codecs
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -62,6 +62,8 @@ class Upstream:
             timeout=httpx.Timeout(provider.mapping.timeout),
             follow_redirects=False,
             trust_env=False,
+            # Offer only the codings _read can decode with a bound (httpx would add zstd/br).
+            headers={"Accept-Encoding": codecs.ACCEPT_ENCODING},
         )
         self.auth = auth.for_provider(provider)
         self._origin = _origin(provider.base_url)
@@ -106,14 +108,25 @@ class Upstream:
         return UpstreamResponse(response.status_code, response.headers, body)
 
     async def _read(self, response: httpx.Response) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._limit:
+        """The body, decoded from its raw bytes here rather than by httpx (whose decoders
+        inflate each network chunk whole), so the limit holds on decompressed bytes as they
+        are produced and on the raw bytes too. Never quotes the body in an error."""
+        if response.is_stream_consumed:
+            # An in-process transport (``gateway test``'s canned answers) hands over a body
+            # httpx has already read and decoded: nothing came over the network.
+            body = response.content
+            if len(body) > self._limit:
                 raise SendError("protocol", f"the provider's answer is larger than {self._limit} bytes", maybe_sent=True)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            return body
+        try:
+            decoder = codecs.BoundedBody(response.headers.get_list("content-encoding", split_commas=True), self._limit)
+            async for raw in response.aiter_raw():
+                decoder.feed(raw)
+            return decoder.finish()
+        except codecs.BodyTooLarge as exc:
+            raise SendError("protocol", str(exc), maybe_sent=True) from None
+        except codecs.Undecodable as exc:
+            raise SendError("protocol", f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
 
     async def aclose(self) -> None:
         await self._client.aclose()
