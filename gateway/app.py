@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from . import contract, logs
@@ -32,10 +33,16 @@ from .upstream.client import TransportFactory, Upstream
 from .webhook import Runtime, handle
 
 _JSON = "application/json"
+DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive (`gateway serve --body-timeout`)
 
 
-def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None = None) -> Litestar:
-    """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests."""
+def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None = None,
+               body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Litestar:
+    """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests.
+
+    ``body_timeout`` bounds reading a webhook's body (``webhook._read_body`` finds it in the
+    app's state): a body that has not arrived by then is answered 408 and the connection closed.
+    """
     rt = Runtime(plan)
 
     @asynccontextmanager
@@ -61,7 +68,9 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
     async def webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
         params = request.path_params
         status, content = await handle(rt, request, params["provider"], params["operation"])
-        return Response(content, status_code=status, media_type=_JSON)
+        # 408: the rest of the body may still be on its way; the connection cannot be reused.
+        headers = {"connection": "close"} if status == 408 else None
+        return Response(content, status_code=status, media_type=_JSON, headers=headers)
 
     @get("/health")
     async def health() -> Response[bytes]:
@@ -73,6 +82,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
         lifespan=[lifespan],
         exception_handlers={Exception: _unhandled},
         request_max_body_size=plan.max_body_bytes,
+        state=State({"body_timeout": body_timeout}),
         openapi_config=None,
         logging_config=None,
     )

@@ -28,6 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--no-companions", action="store_true", help="do not start the companions listed in gateway.yaml")
+    serve.add_argument("--body-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                       help="a request body must arrive within this, else 408 request_timeout and the "
+                            "connection is closed (default: %(default)g)")
+    serve.add_argument("--header-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                       help="a request line and headers must arrive within this after the connection opens "
+                            "or the request starts, else the connection is closed (default: %(default)g)")
+    serve.add_argument("--keep-alive-timeout", type=_seconds, default=5.0, metavar="SECONDS",
+                       help="an idle keep-alive connection is closed after this (default: %(default)g)")
+    serve.add_argument("--limit-concurrency", type=_positive, default=None, metavar="N",
+                       help="per worker: past N open connections or requests, answer 503 (default: no limit)")
     lint = sub.add_parser("lint", help="check gateway.yaml and mappings; exit 1 on errors")
     lint.add_argument("paths", nargs="*", type=Path, help="files or folders to lint (default: --config and mappings/)")
     lint.add_argument("--config", type=Path, default=None, help="gateway.yaml to lint (default: gateway.yaml)")
@@ -114,9 +124,12 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
-    from .companions import Companions
+    from .companions import CompanionFailed, Companions
+    from .serve import FRONT_ENVIRONMENT, HttpFront
 
     logs.configure(args.log_level.upper())
     plan, diagnostics = load(args.config)
@@ -127,20 +140,58 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     os.environ["GATEWAY_CONFIG"] = os.path.abspath(args.config)
     os.environ["GATEWAY_LOG_LEVEL"] = args.log_level.upper()
-    with Companions(() if args.no_companions else plan.companions):
-        uvicorn.run(
-            "gateway.serve:app_from_environment",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=20,
-        )
+    os.environ[FRONT_ENVIRONMENT["body_timeout"]] = repr(args.body_timeout)
+    os.environ[FRONT_ENVIRONMENT["header_timeout"]] = repr(args.header_timeout)
+    # SIGTERM (and SIGINT) become an exception, so the `with` below always stops the companions.
+    # uvicorn installs its own handlers while it serves, shuts down gracefully on the first
+    # signal, then restores these and raises the signal again: it lands here, after the shutdown.
+    # (Left at SIG_DFL, that re-raised SIGTERM killed the process before `__exit__` could run.)
+    previous = {sig: signal.signal(sig, _stop_by_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with Companions(() if args.no_companions else plan.companions):
+            uvicorn.run(
+                "gateway.serve:app_from_environment",
+                factory=True,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                http=HttpFront,  # httptools, with the gateway's limits and Error bodies: see serve.py
+                timeout_keep_alive=args.keep_alive_timeout,
+                limit_concurrency=args.limit_concurrency,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=20,
+            )
+    except CompanionFailed as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # SIGINT or SIGTERM outside uvicorn's own handling: stopped
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
+
+def _stop_by_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 3600 seconds: {text!r}")
+    return value
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

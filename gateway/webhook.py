@@ -120,8 +120,16 @@ def _error_answer(exc: WebhookError, log: dict[str, Any]) -> Answer:
 
 
 async def _read_body(request: Request[Any, Any, Any]) -> bytes:
+    # A client that sends headers and then stalls (or dribbles) its body must not hold a worker
+    # slot forever: the body has `body_timeout` seconds (app state; `gateway serve --body-timeout`).
+    timeout = request.app.state.get("body_timeout") or 10.0
     try:
-        return await request.body()
+        async with asyncio.timeout(timeout):
+            return await request.body()
+    except TimeoutError:
+        error = RequestRejected(f"the request body did not arrive within {timeout:g}s", error_code="request_timeout")
+        error.status = 408  # the app answers it with `Connection: close`
+        raise error from None
     except HTTPException as exc:
         if exc.status_code == 413:
             raise PayloadTooLarge("the request body is larger than this gateway accepts") from None
