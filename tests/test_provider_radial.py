@@ -207,3 +207,36 @@ def test_a_three_decimal_currency_is_a_400_invalid_request(gateway, radial):
     assert response.json()["request_accepted"] is False
     assert "KWD amounts have 3 decimal places" in response.json()["message"]
     assert radial.calls() == []
+
+
+# Each reply's children, in the XSDs' order (`?`: optional).
+REPLY_SEQUENCES = {
+    "TenderTypeLookupReply": ["TenderType?", "ResponseCode"],
+    "StoredValueBalanceReply": ["PaymentAccountUniqueId", "ResponseCode", "BalanceAmount"],
+    "StoredValueFundAndActivateReply": ["PaymentContext", "PaymentAccountUniqueId", "Pin?", "ResponseCode", "AmountFunded"],
+    "StoredValueCashOutReply": ["PaymentContext", "ResponseCode", "AmountOut"],
+}
+
+
+def _follows(children: list[str], sequence: list[str]) -> bool:
+    wanted = [name for name in sequence if not name.endswith("?") or name[:-1] in children]
+    return children == [name.rstrip("?") for name in wanted]
+
+
+def test_canned_replies_in_the_offline_cases_follow_the_xsds():
+    import xml.etree.ElementTree as ET
+
+    import yaml
+
+    seen = 0
+    for case in yaml.safe_load((ROOT / "mappings" / "radial.test.yaml").read_text())["cases"]:
+        for step, answer in case.get("provider", {}).items():
+            root = ET.fromstring(answer["body"])
+            name = root.tag.removeprefix(NS)
+            assert root.tag.startswith(NS), f"{case['name']} / {step}: not in Radial's namespace"
+            children = [child.tag.removeprefix(NS) for child in root]
+            assert _follows(children, REPLY_SEQUENCES[name]), f"{case['name']} / {step}: {children}"
+            for child in root:
+                assert (child.text or "").strip() or len(child), f"{case['name']} / {step}: empty <{child.tag}>"
+            seen += 1
+    assert seen >= 11
