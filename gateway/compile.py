@@ -33,6 +33,7 @@ from .templating import (
     XML_ENV,
     Const,
     DictValue,
+    Expr,
     ListValue,
     TemplateCompileError,
     Value,
@@ -65,8 +66,13 @@ class _Compiler:
         line, col = self.ctx.located.position(path)
         return Where(self.file, format_path(path), line, col)
 
-    def value(self, raw: Any, path: KeyPath, scope: Scope, *, native: bool = True, env: Any = None) -> Value:
-        """Compile a YAML value whose string leaves may be templates reading ``scope``."""
+    def value(self, raw: Any, path: KeyPath, scope: Scope, *, native: bool = True, env: Any = None,
+              item: bool = False) -> Value:
+        """Compile a YAML value whose string leaves may be templates reading ``scope``.
+
+        ``item``: ``raw`` is a whole value of a mapping or an item of a list, the only places
+        where a template may use ``omit`` (which leaves it out).
+        """
         if isinstance(raw, str):
             kwargs = {"env": env} if env is not None else {}
             try:
@@ -78,14 +84,21 @@ class _Compiler:
                 free, found = reads(env or ENV, raw)
                 for problem in scope.check(free, found):
                     self.ctx.report(path, problem.code, problem.message, line_offset=problem.lineno)
+                if "omit" in free and not (item and isinstance(compiled, Expr)):
+                    line = next((r.lineno for r in found if r.root == "omit"), 1)
+                    self.ctx.report(path, "GW012", "template reads `omit`, which only a template that is exactly one "
+                                    "`{{ expression }}` and the whole value of a field or list item may use "
+                                    "(it leaves that field or item out); here it would have to become text",
+                                    line_offset=line)
             return compiled
         if isinstance(raw, dict):
-            items = tuple((str(k), self.value(v, path + (k,), scope, native=native, env=env)) for k, v in raw.items())
+            items = tuple((str(k), self.value(v, path + (k,), scope, native=native, env=env, item=True))
+                          for k, v in raw.items())
             if all(not v.has_templates for _, v in items):
                 return Const({k: v.render({}) for k, v in items})
             return DictValue(items)
         if isinstance(raw, list):
-            values = tuple(self.value(v, path + (i,), scope, native=native, env=env) for i, v in enumerate(raw))
+            values = tuple(self.value(v, path + (i,), scope, native=native, env=env, item=True) for i, v in enumerate(raw))
             if all(not v.has_templates for v in values):
                 return Const([v.render({}) for v in values])
             return ListValue(values)

@@ -88,6 +88,29 @@ def rfc3339(value: Any) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def max_exponent(currency: Any, places: int) -> str:
+    """The currency code itself, if its ISO 4217 exponent is at most ``places``.
+
+    For providers whose amounts have a fixed number of decimals whatever the currency (Radial's
+    two): ``request.amount.currency | max_exponent(2)`` refuses KWD (3 decimals) as NewStore's
+    input (:class:`InputError`, a 400 before anything is sent) instead of sending an amount
+    the provider would misread or reject.
+    """
+    if isinstance(places, bool) or not isinstance(places, int) or places < 0:
+        raise FilterError("max_exponent needs a whole number of decimal places")
+    if not isinstance(currency, str):
+        raise FilterError("max_exponent expects a currency code")
+    try:
+        exp = money.exponent(currency)
+    except money.MoneyError:
+        raise InputError(f"`{currency}` is not an ISO 4217 currency code") from None
+    if exp > places:
+        plural = "s" if places != 1 else ""
+        raise InputError(f"{currency.upper()} amounts have {exp} decimal places; this provider takes amounts "
+                         f"with at most {places} decimal place{plural}")
+    return currency
+
+
 def to_decimal(value: Any) -> Decimal:
     """``"10.50"`` or a JSON number -> ``Decimal``."""
     return money.to_decimal(value)
@@ -104,4 +127,5 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "from_minor": money.from_minor,
     "to_decimal_string": money.to_decimal_string,
     "to_decimal": to_decimal,
+    "max_exponent": max_exponent,
 }

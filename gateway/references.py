@@ -22,7 +22,7 @@ import msgspec
 from jinja2 import nodes
 
 from .contract import OPERATIONS
-from .templating import parse
+from .templating import GLOBAL_NAMES, parse
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Scope:
         return dataclasses.replace(self, names=self.names + ("response",))
 
     def check(self, free: set[str], found: list[Read]) -> Iterator[Problem]:
-        for name in sorted(free - set(self.names) - {"range", "dict", "none", "true", "false"}):
+        for name in sorted(free - set(self.names) - {*GLOBAL_NAMES, "none", "true", "false"}):
             hint = difflib.get_close_matches(name, self.names, n=1)
             tail = f"did you mean `{hint[0]}`?" if hint else f"a template here can read: {', '.join(self.names)}"
             line = next((r.lineno for r in found if r.root == name), 1)

@@ -34,6 +34,34 @@ from .money import MoneyError
 CONTEXT_NAMES = ("request", "steps", "vars", "idempotence_key", "now", "webhook_id")
 
 
+class _Omit:
+    """``omit``: a mapping value or list item that renders to it is left out (Ansible's ``omit``).
+
+    Only a whole single-expression value can be omitted; turned into text anywhere (``"x{{ omit
+    }}"``, a path, an XML body) it fails instead of printing a placeholder.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "omit"
+
+    def __str__(self) -> str:
+        raise TypeError(OMIT_MISUSE)
+
+    __html__ = __str__  # markupsafe's escape (the XML environment) asks for this first
+
+    def __reduce__(self) -> str:
+        return "OMIT"  # a copy is the same sentinel
+
+
+OMIT_MISUSE = ("`omit` can only be the whole value of a field or list item "
+               "(json, graphql variables, query, headers, form, response); it cannot become text")
+OMIT = _Omit()
+# Names every template may read besides its context: the environment's globals, and Jinja's literals.
+GLOBAL_NAMES = ("range", "dict", "omit")
+
+
 @dataclass(frozen=True)
 class Where:
     """Where a compiled value came from, for errors at run time and load time alike."""
@@ -112,7 +140,7 @@ def make_env(autoescape: bool, finalize: Any = None) -> ImmutableSandboxedEnviro
         env.filters.update({name: fn if name in _NULL_AWARE_FILTERS else _null_strict(name, fn)
                             for name, fn in env.filters.items()})
     # Keep only harmless globals: no lipsum/cycler/joiner noise in the namespace.
-    env.globals = {"range": range, "dict": dict}
+    env.globals = {"range": range, "dict": dict, "omit": OMIT}
     return env
 
 
@@ -213,7 +241,12 @@ class DictValue(Value):
         self.items = items
 
     def render(self, ctx: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: value.render(ctx) for key, value in self.items}
+        out = {}
+        for key, value in self.items:
+            rendered = value.render(ctx)
+            if rendered is not OMIT:
+                out[key] = rendered
+        return out
 
 
 class ListValue(Value):
@@ -223,7 +256,7 @@ class ListValue(Value):
         self.items = items
 
     def render(self, ctx: Mapping[str, Any]) -> list[Any]:
-        return [value.render(ctx) for value in self.items]
+        return [rendered for rendered in (value.render(ctx) for value in self.items) if rendered is not OMIT]
 
 
 _SINGLE = re.compile(r"^\{\{-?(?P<expr>.*?)-?\}\}$", re.DOTALL)

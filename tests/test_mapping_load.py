@@ -57,7 +57,7 @@ def test_the_good_mapping_loads_clean(tmp_path):
          "m.yaml:14:18: GW010 template error: unexpected '}' (at operations.balance.response.currency)"),
         ("| urlsegment }}", "| urlsegmnt }}",
          "m.yaml:9:17: GW011 template error: No filter named 'urlsegmnt'; available filters: card_number, derive, "
-         "fit_key, from_minor, rfc3339, sha256, to_decimal, to_decimal_string, to_minor, urlsegment and Jinja's "
+         "fit_key, from_minor, max_exponent, rfc3339, sha256, to_decimal, to_decimal_string, to_minor, urlsegment and Jinja's "
          "built-ins (at operations.balance.steps[0].request.path)"),
         ("minor: balance.minor,", "minor: balance.minor ||,",
          "m.yaml:11:42: GW020 JMESPath syntax error at character 17 of `balance.minor ||`: Incomplete expression (at operations.balance.steps[0].extract.minor)"),

@@ -25,7 +25,8 @@ def gateway(adyen, tmp_path):
                 "vars": {"base_url": adyen.url + BASE, "merchant_account": "TestMerchantGateway", "card_type": card_type},
                 "secrets": {"api_key": {"file": str(KEY_FILE)}}, "inbound": "none"}
 
-    config = write_config(tmp_path, {"adyen": entry("givex"), "adyen-svs": entry("svs")}, idempotency={"key_file": "k.key"})
+    config = write_config(tmp_path, {"adyen": entry("givex"), "adyen-svs": entry("svs"),
+                                     "adyen-valuelink": entry("valuelink")}, idempotency={"key_file": "k.key"})
     with client_for(config) as client:
         yield client
 
@@ -118,3 +119,71 @@ def test_wrong_merchant_account_is_named(adyen, tmp_path):
         response = post(client, "balance", {"identifier": {"number": "6036280000000001001", "pin": "41093"}})
     assert response.status_code == 400
     assert response.json()["error_code"] == "provider_auth_failed"
+
+
+# --- optional values are left out, never sent as null -------------------------------------------
+
+
+def test_balance_without_a_pin_sends_no_security_code(gateway, adyen):
+    # Adyen's paymentMethod is a map of strings: `securityCode: null` is not a string (the
+    # simulator answers it 400 702, see test_simulators_strict); an absent PIN is left out.
+    response = post(gateway, "balance", {"identifier": {"number": "7777007007007007"}}, "adyen-valuelink")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"value": 20.00, "currency": "EUR"}
+    [call] = adyen.calls()
+    assert call["body"]["paymentMethod"] == {"type": "valuelink", "number": "7777007007007007"}
+
+
+def test_deactivate_without_a_pin_sends_no_security_code(gateway, adyen):
+    response = post(gateway, "deactivate", {"card_number": "7777007007007007"}, "adyen-valuelink")
+    assert response.status_code == 200, response.text
+    [call] = adyen.calls()
+    assert "securityCode" not in call["body"]["paymentMethod"]
+    card = next(c for c in adyen.cards() if c["number"] == "7777007007007007")
+    assert card["status"] == "inactive"
+
+
+def test_an_empty_pin_is_left_out_too(gateway, adyen):
+    response = post(gateway, "balance", {"identifier": {"number": "7777007007007007", "pin": ""}}, "adyen-valuelink")
+    assert response.status_code == 200, response.text
+    assert "securityCode" not in adyen.calls()[0]["body"]["paymentMethod"]
+
+
+# --- what Adyen answers when it does not process a request -------------------------------------
+
+
+def test_a_request_adyen_rejects_is_a_400_service_error(gateway, adyen):
+    # SVS issues only with an amount above zero: Adyen answers HTTP 400 (never 422 in this API).
+    body = {"amount": {"value": 0, "currency": "USD"}, "customer": {"id": "c1"}}
+    response = post(gateway, "issue", body, "adyen-svs")
+    assert response.status_code == 400, response.text
+    check_error(response.json())
+    payload = response.json()
+    assert payload["error_code"] == "provider_validation_error"
+    assert payload["request_accepted"] is False
+    details = payload["details"]
+    assert details["upstream_status"] == 400
+    assert details["adyen_error_code"] == "137" and details["adyen_error_type"] == "validation"
+    assert len(details["psp_reference"]) == 16
+
+
+def test_an_unreadable_card_number_is_card_not_found(gateway, adyen):
+    response = post(gateway, "balance", {"identifier": {"number": "12345", "pin": "1"}})
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "card_not_found"
+    assert response.json()["details"] == {"step": "check", "upstream_status": 400, "adyen_error_code": "101"}
+
+
+def test_result_code_error_is_a_retryable_unknown_outcome(gateway, adyen):
+    response = post(gateway, "deactivate", {"card_number": "6036280000000009009", "pin": "90909",
+                                            "idempotence_key": "adyen-error-1"})
+    assert response.status_code == 503, response.text
+    check_error(response.json())
+    payload = response.json()
+    assert payload["error_code"] == "provider_error"
+    assert payload["request_accepted"] is True
+    assert payload["details"]["refusal_reason"] == "Acquirer Error"
+    # Not stored as a definitive answer: NewStore's retry reaches Adyen again.
+    again = post(gateway, "deactivate", {"card_number": "6036280000000009009", "pin": "90909",
+                                         "idempotence_key": "adyen-error-1"})
+    assert again.status_code == 503 and len(adyen.calls()) == 2

@@ -181,7 +181,8 @@ def test_a_mapping_that_renders_an_invalid_response_is_a_named_gateway_error(san
 
 def test_a_template_failing_at_run_time_names_file_step_and_line(sandbox, tmp_path):
     # Passes the load-time checks (metadata is free-form) but fails when a request has no metadata.
-    mapping = variant(tmp_path, ('pin: "{{ request.identifier.pin }}"', 'pin: "{{ request.metadata.pin }}"'))
+    mapping = variant(tmp_path, ('pin: "{{ request.identifier.pin | default(omit, true) }}"',
+                                 'pin: "{{ request.metadata.pin }}"'))
     config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox, mapping)})
     with client_for(config) as client:
         response = client.post("/sandbox/gift_card/balance", json=BALANCE)

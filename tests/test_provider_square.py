@@ -103,3 +103,51 @@ def test_rate_limited(gateway, square):
     square.fault("status", status=429)
     response = post(gateway, "balance", {"identifier": {"number": "7783320000001111"}})
     assert response.status_code == 503 and response.json()["error_code"] == "rate_limit"
+
+
+# --- canned answers and simulator replies carry what Square always returns ---------------------
+# square/connect-api-specification, api.json: GiftCard (id, type, gan_source, state, balance_money,
+# gan, created_at; customer_ids only once linked) and GiftCardActivity (id, type, location_id,
+# created_at, gift_card_id, gift_card_gan, gift_card_balance_money, <type>_activity_details).
+
+GIFT_CARD_FIELDS = {"id", "type", "gan_source", "state", "balance_money", "gan", "created_at"}
+ACTIVITY_FIELDS = {"id", "type", "location_id", "created_at", "gift_card_id", "gift_card_gan", "gift_card_balance_money"}
+
+
+def _check_square_body(where, body):
+    if "gift_card" in body:
+        card = body["gift_card"]
+        assert GIFT_CARD_FIELDS <= set(card), f"{where}: a gift card without {sorted(GIFT_CARD_FIELDS - set(card))}"
+        assert set(card["balance_money"]) == {"amount", "currency"}, where
+        return 1
+    if "gift_card_activity" in body:
+        activity = body["gift_card_activity"]
+        expected = ACTIVITY_FIELDS | {f"{activity['type'].lower()}_activity_details"}
+        assert expected <= set(activity), f"{where}: an activity without {sorted(expected - set(activity))}"
+        return 1
+    return 0
+
+
+def test_canned_answers_in_the_offline_cases_are_whole_square_objects():
+    import yaml
+
+    seen = 0
+    for case in yaml.safe_load((ROOT / "mappings" / "square.test.yaml").read_text())["cases"]:
+        for step, answer in case.get("provider", {}).items():
+            if 200 <= answer.get("status", 200) < 300:
+                seen += _check_square_body(f"{case['name']} / {step}", answer["body"])
+    assert seen >= 7
+
+
+def test_the_simulator_answers_whole_square_objects(square):
+    square.reset()
+    auth = {"Authorization": f"Bearer {TOKEN_FILE.read_text().strip()}", "Square-Version": "2025-08-20"}
+    card = square.http.post("/v2/gift-cards/from-gan", json={"gan": "7783320000001111"}, headers=auth)
+    assert card.status_code == 200, card.text
+    assert _check_square_body("from-gan", card.json()) == 1
+    activity = {"idempotency_key": "shape-1", "gift_card_activity": {
+        "type": "DEACTIVATE", "location_id": "LSIMMAIN00001", "gift_card_gan": "7783320000002222",
+        "deactivate_activity_details": {"reason": "SUSPICIOUS_ACTIVITY"}}}
+    made = square.http.post("/v2/gift-cards/activities", json=activity, headers=auth)
+    assert made.status_code == 200, made.text
+    assert _check_square_body("activities", made.json()) == 1

@@ -94,3 +94,63 @@ def test_rate_limited(gateway, voucherify):
     voucherify.fault("status", status=429)
     response = post(gateway, "balance", {"identifier": {"number": "GIFT-ACTIVE-5000"}})
     assert response.status_code == 503 and response.json()["error_code"] == "rate_limit"
+
+
+# --- canned answers and simulator replies carry what Voucherify always returns -----------------
+# voucherifyio/voucherify-openapi, reference/OpenAPI.json: the Voucher schema (returned by GET,
+# create, enable, disable) and VouchersBalanceUpdateResponseBody.
+
+VOUCHER_FIELDS = {
+    "id", "code", "campaign", "campaign_id", "category", "category_id", "type", "discount", "gift", "loyalty_card",
+    "start_date", "expiration_date", "validity_timeframe", "validity_day_of_week", "validity_hours", "active",
+    "additional_info", "metadata", "assets", "is_referral_code", "created_at", "updated_at", "holder_id",
+    "referrer_id", "object", "publish", "redemption", "categories", "validation_rules_assignments",
+}
+# What a canned voucher must carry at least: what identifies it and what a mapping may read.
+CANNED_VOUCHER_FIELDS = {"id", "code", "type", "gift", "active", "metadata", "created_at", "updated_at", "object"}
+BALANCE_FIELDS = {"amount", "total", "balance", "type", "operation_type", "object", "related_object"}
+
+
+def _canned_bodies():
+    import yaml
+
+    cases = yaml.safe_load((ROOT / "mappings" / "voucherify.test.yaml").read_text())["cases"]
+    for case in cases:
+        for step, answer in case.get("provider", {}).items():
+            if 200 <= answer.get("status", 200) < 300:
+                yield f"{case['name']} / {step}", answer["body"]
+
+
+def test_canned_vouchers_in_the_offline_cases_are_whole_voucher_objects():
+    seen = 0
+    for where, body in _canned_bodies():
+        if body.get("object") == "balance":
+            assert set(body) == BALANCE_FIELDS, where
+            continue
+        seen += 1
+        missing = CANNED_VOUCHER_FIELDS - set(body)
+        assert not missing, f"{where}: a voucher without {sorted(missing)}"
+        assert body["object"] == "voucher" and body["type"] == "GIFT_VOUCHER", where
+        assert {"amount", "balance"} <= set(body["gift"]), where
+        assert set(body) <= VOUCHER_FIELDS, where
+    assert seen >= 8
+
+
+def test_the_simulator_answers_whole_voucher_and_balance_objects(voucherify):
+    voucherify.reset()
+    auth = {"X-App-Id": (FOLDER / "voucherify.app_id").read_text().strip(),
+            "X-App-Token": (FOLDER / "voucherify.app_token").read_text().strip()}
+    voucher = voucherify.http.get("/v1/vouchers/GIFT-ACTIVE-5000", headers=auth)
+    assert voucher.status_code == 200, voucher.text
+    assert set(voucher.json()) == VOUCHER_FIELDS
+    loaded = voucherify.http.post("/v1/vouchers/GIFT-ACTIVE-5000/balance", json={"amount": 100}, headers=auth)
+    assert loaded.status_code == 200, loaded.text
+    assert set(loaded.json()) == BALANCE_FIELDS
+    assert loaded.json()["operation_type"] == "MANUAL"
+
+
+def test_issue_without_a_key_records_no_key(gateway, voucherify):
+    response = post(gateway, "issue", {"amount": {"value": 5, "currency": "EUR"}, "customer": {"id": "c9"}})
+    assert response.status_code == 200, response.text
+    [call] = voucherify.calls()
+    assert call["body"]["metadata"] == {"newstore_customer_id": "c9"}  # no `newstore_idempotence_key: null`

@@ -42,7 +42,43 @@ def test_adyen(sims):
     issue = {"merchantAccount": "TestMerchantGateway", "reference": "r", "paymentMethod": {"type": "givex"},
              "amount": {"currency": "USD", "value": 10.5}}
     bad = http.post("/pal/servlet/StoredValue/v46/issue", json=issue, headers={"X-API-Key": key})
-    assert bad.status_code == 422 and bad.json()["errorCode"] == "137"
+    # The v46 file lists 200, 400, 401, 403, 500: a rejected request is a 400 ServiceError.
+    assert bad.status_code == 400 and bad.json()["errorCode"] == "137"
+    assert set(bad.json()) == {"status", "errorCode", "message", "errorType", "pspReference"}
+    assert bad.json()["status"] == 400 and bad.json()["errorType"] == "validation"
+
+
+@pytest.mark.parametrize("path", ["checkBalance", "changeStatus"])
+def test_adyen_refuses_null_where_the_spec_wants_a_string(sims, path):
+    # paymentMethod is {type: object, additionalProperties: {type: string}}: null is not a string.
+    http, key = sims["adyen"].http, _read("adyen", "adyen.key")
+    body = {**ADYEN_BODY, "paymentMethod": {**ADYEN_BODY["paymentMethod"], "securityCode": None}}
+    if path == "changeStatus":
+        body["status"] = "inactive"
+    bad = http.post(f"/pal/servlet/StoredValue/v46/{path}", json=body, headers={"X-API-Key": key})
+    assert bad.status_code == 400, bad.text
+    assert bad.json()["errorCode"] == "702"
+    assert "$.paymentMethod.securityCode" in bad.json()["message"]
+    # Left out instead, the same request is processed.
+    del body["paymentMethod"]["securityCode"]
+    assert http.post(f"/pal/servlet/StoredValue/v46/{path}", json=body, headers={"X-API-Key": key}).status_code == 200
+
+
+def test_adyen_never_answers_422(sims):
+    http, key = sims["adyen"].http, _read("adyen", "adyen.key")
+    base = "/pal/servlet/StoredValue/v46"
+    auth = {"X-API-Key": key}
+    statuses = {
+        http.post(f"{base}/checkBalance", json={**ADYEN_BODY, "reference": "r" * 81}, headers=auth).status_code,
+        http.post(f"{base}/checkBalance", json={k: v for k, v in ADYEN_BODY.items() if k != "reference"},
+                  headers=auth).status_code,
+        http.post(f"{base}/checkBalance", json={**ADYEN_BODY, "paymentMethod": {"type": "visa", "number": "4111"}},
+                  headers=auth).status_code,
+        http.post(f"{base}/voidTransaction", json={"merchantAccount": "TestMerchantGateway",
+                                                   "originalReference": "NOPE"}, headers=auth).status_code,
+        http.post(f"{base}/load", json={**ADYEN_BODY}, headers=auth).status_code,
+    }
+    assert statuses == {400}
 
 
 def test_square(sims):

@@ -72,7 +72,9 @@ def _http_status_error(status: int) -> Reply:
     return service_error(status, "000", f"HTTP Status Response - {phrase}", error_type)
 
 
-def validation_error(code: str, message: str, status: int = 422) -> ReplyError:
+def validation_error(code: str, message: str, status: int = 400) -> ReplyError:
+    # The v46 OpenAPI file lists 200, 400, 401, 403 and 500 for every endpoint: a request Adyen
+    # does not accept is a 400 ServiceError (Checkout's 422 does not exist in this API).
     return ReplyError(service_error(status, code, message, "validation", psp=True))
 
 
@@ -126,9 +128,25 @@ def _decode(request: Request[Any, Any, Any], raw: bytes, schema: type[Body]) -> 
     if not raw.strip():
         raise validation_error("702", "Empty input which would have resulted in a null result.", 400)
     try:
-        return decode_strict(raw, schema)
+        body = decode_strict(raw, schema)
     except msgspec.DecodeError as exc:
         raise _problem_error(exc) from None
+    null = _first_null(json_value(raw), "$")
+    if null is not None:
+        # No field of the v46 request schemas is nullable (paymentMethod values are strings).
+        raise validation_error("702", f"Problem parsing request: null is not a valid value - at `{null}`")
+    return body
+
+
+def _first_null(value: Any, path: str) -> str | None:
+    if value is None:
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _first_null(child, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]")
+        if found is not None:
+            return found
+    return None
 
 
 def _problem_error(exc: msgspec.DecodeError) -> ReplyError:
@@ -300,13 +318,13 @@ async def void_transaction(request: Request[Any, Any, Any], sim: AdyenSimulator)
             outcome = sim.void(body.originalReference)
             if outcome is None:
                 payload = {
-                    "status": 422,
+                    "status": 400,
                     "errorCode": "906",
                     "message": "Invalid Request: Original pspReference is invalid for this environment",
                     "errorType": "validation",
                     "pspReference": psp_reference(),
                 }
-                return Outcome(422, payload)
+                return Outcome(400, payload)
             return outcome
 
         return run

@@ -25,6 +25,8 @@ BLOCKED_CARD = "Blocked Card"
 NOT_PERMITTED = "Transaction Not Permitted"
 INVALID_AMOUNT = "Invalid Amount"
 NOT_ENOUGH_BALANCE = "Not enough balance"
+# resultCode `Error` ("an error when the operation was processed", reason in refusalReason).
+ACQUIRER_ERROR = "Acquirer Error"
 
 # Issued cards: number prefix, total length, security code length.
 ISSUE_FORMAT: dict[str, tuple[str, int, int]] = {
@@ -59,6 +61,7 @@ class Card:
     balance: int  # minor units
     currency: str
     created_at: str = field(default_factory=utc_now)
+    processor_error: bool = False  # every operation answers resultCode Error (the processor fails)
 
     def money(self) -> dict[str, Any]:
         return {"currency": self.currency, "value": self.balance}
@@ -100,8 +103,10 @@ class Outcome:
 
 
 def seed_cards() -> list[Card]:
-    def seed(brand: Brand, number: str, code: str | None, status: CardStatus, value: int, currency: str) -> Card:
-        return Card(brand, number, code, status, value, currency, created_at=SEED_TIMESTAMP)
+    def seed(brand: Brand, number: str, code: str | None, status: CardStatus, value: int, currency: str,
+             processor_error: bool = False) -> Card:
+        return Card(brand, number, code, status, value, currency, created_at=SEED_TIMESTAMP,
+                    processor_error=processor_error)
 
     cards = [
         seed("givex", "6036280000000001001", "41093", "active", 5000, "USD"),
@@ -115,6 +120,8 @@ def seed_cards() -> list[Card]:
     cards.append(seed("svs", "6006490000000006006", "1846", "pending", 2500, "USD"))
     # A card without a security code.
     cards.append(seed("valuelink", "7777007007007007", None, "active", 2000, "EUR"))
+    # A card whose processor fails: every operation answers resultCode Error.
+    cards.append(seed("givex", "6036280000000009009", "90909", "active", 1000, "USD", processor_error=True))
     return cards
 
 
@@ -150,6 +157,10 @@ class AdyenSimulator(SimCore):
         psp = self._record(kind, card, False)
         return Outcome(200, {"pspReference": psp, "refusalReason": reason, "resultCode": "Refused"})
 
+    def _errored(self, kind: TxKind, card: Card) -> Outcome:
+        psp = self._record(kind, card, False)
+        return Outcome(200, {"pspReference": psp, "refusalReason": ACQUIRER_ERROR, "resultCode": "Error"})
+
     def _find(self, brand: str, number: str) -> Card | None:
         card = self.cards.get(number)
         # A number issued under another brand is unknown to this brand's processor.
@@ -167,6 +178,8 @@ class AdyenSimulator(SimCore):
         card = self._find(brand, number)
         if card is None:
             return self._refused("checkBalance", None, INVALID_CARD_NUMBER)
+        if card.processor_error:
+            return self._errored("checkBalance", card)
         # The security code is checked first so that a caller without it learns nothing about the card.
         if self._pin_refused(card, pin, required=True):
             return self._refused("checkBalance", card, INVALID_PIN)
@@ -204,6 +217,8 @@ class AdyenSimulator(SimCore):
         card = self._find(brand, number)
         if card is None:
             return self._refused("load", None, INVALID_CARD_NUMBER)
+        if card.processor_error:
+            return self._errored("load", card)
         if self._pin_refused(card, pin, required=False):
             return self._refused("load", card, INVALID_PIN)
         if card.status == "inactive":
@@ -220,6 +235,8 @@ class AdyenSimulator(SimCore):
         card = self._find(brand, number)
         if card is None:
             return self._refused("activate", None, INVALID_CARD_NUMBER)
+        if card.processor_error:
+            return self._errored("activate", card)
         if self._pin_refused(card, pin, required=False):
             return self._refused("activate", card, INVALID_PIN)
         if card.status == "inactive":
@@ -240,6 +257,8 @@ class AdyenSimulator(SimCore):
         card = self._find(brand, number)
         if card is None:
             return self._refused("deactivate", None, INVALID_CARD_NUMBER)
+        if card.processor_error:
+            return self._errored("deactivate", card)
         if self._pin_refused(card, pin, required=False):
             return self._refused("deactivate", card, INVALID_PIN)
         if card.status == "inactive":

@@ -312,15 +312,25 @@ async def stored_value(
             return _xml_response(stored.content, parsed.reply_type)
         operate = sim.fund_and_activate if operation == "fundandactivate" else sim.cash_out
         outcome: Result = operate(tender, pan, pin, amount, currency)
-        content = xmlsafe.document(
-            root,
-            NS,
-            [
-                _payment_context(order_id, pan),
-                xmlsafe.text_element("ResponseCode", outcome.code),
-                xmlsafe.text_element("BalanceAmount", money(outcome.balance), currencyCode=currency),
-            ],
+        # What the operation moved: the amount on Success, nothing otherwise.
+        moved = xmlsafe.text_element(
+            "AmountFunded" if operation == "fundandactivate" else "AmountOut",
+            money(amount if outcome.code == "Success" else Decimal(0)),
+            currencyCode=currency,
         )
+        if operation == "fundandactivate":
+            # StoredValueFundAndActivateReplyType: PaymentContext, PaymentAccountUniqueId, Pin?,
+            # ResponseCode, AmountFunded (the PIN is never echoed here).
+            children = [
+                _payment_context(order_id, pan),
+                _pan_element(pan),
+                xmlsafe.text_element("ResponseCode", outcome.code),
+                moved,
+            ]
+        else:
+            # StoredValueCashOutReplyType: PaymentContext, ResponseCode, AmountOut.
+            children = [_payment_context(order_id, pan), xmlsafe.text_element("ResponseCode", outcome.code), moved]
+        content = xmlsafe.document(root, NS, children)
         sim.idempotency[key] = StoredResponse("POST", path, parsed.canonical, 200, content)
     return _xml_response(content, parsed.reply_type)
 
@@ -335,11 +345,11 @@ async def tender_type_lookup(request: Request[Any, Any, Any], sim: RadialSimulat
         parsed.values["TenderClass"],  # type: ignore[arg-type]
         parsed.values["CurrencyCode"],
     )
-    content = xmlsafe.document(
-        "TenderTypeLookupReply",
-        NS,
-        [xmlsafe.text_element("TenderType", tender_type), xmlsafe.text_element("ResponseCode", code)],
-    )
+    # TenderType is optional in TenderTypeLookupReplyType and, when present, 2-4 characters
+    # (TenderTypeType): a failed lookup leaves it out rather than sending it empty.
+    children = [xmlsafe.text_element("TenderType", tender_type)] if tender_type else []
+    children.append(xmlsafe.text_element("ResponseCode", code))
+    content = xmlsafe.document("TenderTypeLookupReply", NS, children)
     return _xml_response(content, parsed.reply_type)
 
 

@@ -144,6 +144,7 @@ class Voucher:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "holder_id": None,
+            "referrer_id": None,
             "validation_rules_assignments": {"object": "list", "data_ref": "data", "data": [], "total": 0},
             "redemption": {
                 "quantity": None,
@@ -348,6 +349,7 @@ class VoucherifySimulator(SimCore):
                 "total": voucher.amount,
                 "balance": voucher.balance,
                 "type": "gift_voucher",
+                "operation_type": "MANUAL",
                 "object": "balance",
                 "related_object": {"type": "voucher", "id": voucher.id},
             },
