@@ -11,6 +11,7 @@ and is checked for the place it lands in:
   ``\\`` or control character, and the segment it lands in may not become empty, ``.`` or ``..``
   (percent-encoded dots count: servers decode them);
 - in a query string the mapping wrote inline, a value may not add ``&`` or ``#``;
+- the whole URL stays under 8 KiB, which servers accept;
 - in the scheme and host of a ``url``, no value from NewStore may appear at all. A ``url`` that
   *starts* with a value from a provider's answer or the configuration (a link to follow) is
   allowed: credentials still go only to the provider's own origin.
@@ -32,6 +33,7 @@ from jinja2 import nodes
 
 from .templating import ENV, NullRendered, Text, Value, make_env, parse
 
+MAX_URL_LENGTH = 8192  # what common servers accept in a request line; httpx refuses far longer ones
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: cannot come from a mapping's YAML text
 _captured: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("gateway_url_values", default=None)
 
@@ -154,6 +156,9 @@ def _assemble(base: str, rendered: str, values: list[Any], sources: tuple[str, .
         if source in ("request", "answer"):
             spans.append((offset, offset + len(text), source))
         offset += len(text)
+    if len(url) > MAX_URL_LENGTH and spans:
+        longest = max(spans, key=lambda s: s[1] - s[0])
+        raise UrlRefused(f"a value would make the provider's URL longer than {MAX_URL_LENGTH} characters", longest[2])
     query_start = _first_of(url, "?#", path_start, spans)
     for start, end, source in spans:
         text = url[start:end]

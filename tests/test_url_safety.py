@@ -198,6 +198,7 @@ def test_values_that_keep_the_endpoint_are_allowed(source, ctx, url):
     ("/cards/{{ request.n }}", {"n": ""}, "empty"),
     ("/cards?code={{ request.n }}", {"n": "x&admin=1"}, "query parameters"),
     ("/cards?code={{ request.n }}", {"n": "x#y"}, "query parameters"),
+    ("/cards/{{ request.n }}", {"n": "x" * 9000}, "longer than 8192"),
 ])
 def test_values_that_would_change_the_endpoint_are_refused(source, ctx, fragment):
     with pytest.raises(UrlRefused) as info:

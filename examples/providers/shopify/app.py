@@ -11,7 +11,6 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -306,12 +305,14 @@ class Term:
     negated: bool
 
 
+_SEARCH_WORD = re.compile(r'(?:[^\s"]+|"[^"]*")+|"[^"]*$')
+
+
 def parse_search(query: str) -> tuple[list[list[Term]], list[dict[str, str]]]:
     """Groups of ANDed terms, ORed together; plus Shopify-style warnings for unknown fields."""
-    try:
-        words = shlex.split(query, posix=True)
-    except ValueError:
-        words = query.split()
+    # Words, where a quoted part may hold spaces (`title:"gift card"`); linear in the query's
+    # length (shlex.split needed 10 s for a 1 MB query).
+    words = [w.replace('"', "") for w in _SEARCH_WORD.findall(query)]
     groups: list[list[Term]] = [[]]
     warnings: list[dict[str, str]] = []
     for word in words:
