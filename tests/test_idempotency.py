@@ -210,10 +210,15 @@ def test_100_concurrent_duplicates_over_two_processes_issue_once(kind, sandbox, 
     assert not _leaks(output, {number["number"], number["pin"]})
 
 
+# Long enough for a second gateway to start on a loaded 2-core machine before the lease runs out
+# (3 s was not: the first request then found the key free and the test failed for that reason).
+LEASE = 10
+
+
 def test_a_gateway_killed_mid_flight_frees_the_key_after_its_lease(sandbox, tmp_path):
     url = f"sqlite:///{tmp_path / 'idem.sqlite3'}"
     config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox, deadline=1.5)}, idempotency={
-        "store": url, "lease": 3, "encryption_keys": [{"id": "k1", "key": {"env": "GATEWAY_TEST_IDEMPOTENCY_KEY"}}]})
+        "store": url, "lease": LEASE, "encryption_keys": [{"id": "k1", "key": {"env": "GATEWAY_TEST_IDEMPOTENCY_KEY"}}]})
     log = tmp_path / "gateways.log"
     first = Gateway(config, log)
     sandbox.fault("delay", seconds=1.0)
@@ -234,10 +239,11 @@ def test_a_gateway_killed_mid_flight_frees_the_key_after_its_lease(sandbox, tmp_
             # While the dead process's lease lasts, a retry waits, then gets a retryable answer:
             # never a second provider call while the first may still be running.
             early = httpx.post(second.url + "/sandbox/gift_card/issue", json=ISSUE, timeout=30)
+            assert time.monotonic() < killed_at + LEASE, "the second gateway started after the lease ran out"
             assert early.status_code == 503, early.text
             assert early.json()["error_code"] == "request_in_progress"
             assert len(_issue_calls(sandbox)) == 1
-            time.sleep(max(0.0, killed_at + 3.2 - time.monotonic()))
+            time.sleep(max(0.0, killed_at + LEASE + 0.2 - time.monotonic()))
             retry = httpx.post(second.url + "/sandbox/gift_card/issue", json=ISSUE, timeout=30)
         finally:
             second.stop()
