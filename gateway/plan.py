@@ -122,6 +122,7 @@ class IdempotencyPlan:
     lease: float
     keys: tuple[tuple[str, Secret], ...]  # newest first; empty: the generated `key_file`
     key_file: str | None
+    max_connections: int = 10  # per process, Redis and PostgreSQL stores
 
 
 @dataclass(frozen=True)
