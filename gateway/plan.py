@@ -64,6 +64,9 @@ class OperationPlan:
     steps: tuple[StepPlan, ...]
     errors: tuple[ErrorRulePlan, ...]
     response: Value
+    # The provider cannot move money twice for one NewStore key (a provider-side idempotency key):
+    # an unknown outcome of a payment operation may then be retried (500) rather than reconciled (400).
+    retry_safe: bool = False
 
 
 @dataclass(frozen=True)

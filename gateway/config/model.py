@@ -161,6 +161,7 @@ class OperationSpec(Base):
     steps: list[Step] = []
     errors: list[ErrorRule] = []
     response: Any = None
+    retry_safe: bool = False
 
 
 class MappingFile(Base):
