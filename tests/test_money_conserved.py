@@ -368,6 +368,9 @@ class Run:
         if status == 200:
             instrument = self._instrument_of(original.path, parsed)
             instrument.record(parsed)
+            # NewStore now has the answer it had lost: it no longer retries that webhook.
+            key = original.body["idempotency_key"]
+            self.lost = [lost for lost in self.lost if lost.body["idempotency_key"] != key]
 
     def _instrument_of(self, path: str, answer: list[dict[str, Any]]) -> Instrument:
         instrument_id = answer[0]["instrument_id"] if answer else path.split("/")[-2]
