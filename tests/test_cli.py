@@ -101,3 +101,39 @@ def test_the_readme_quickstart_works_as_printed(tmp_path):
     known = secrets | {"6006491111111111", "480163", "6006495555555551", "710551", "6006496666666666"}
     assert not _leaks(output, known), output
     assert not _port_in_use(8765), "the sandbox companion outlived the gateway"
+
+
+def test_the_readme_purchase_works_as_printed(tmp_path):
+    """README's "Pay with a gift card": every command run as printed (against this test's port),
+    every documented answer compared (`…` stands for ids and times)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Pay with a gift card", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```sh\n(.*?)```", section, re.S)
+    expected = [line[2:] for line in block.splitlines() if line.startswith(("# {", "# ["))]
+    assert len(expected) == 10
+    script = "\n".join("echo" if line.startswith(("# {", "# [")) else line for line in block.splitlines())
+    port = _free_port()
+    log = tmp_path / "gateway.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(GATEWAY + ["serve", "--port", str(port)], cwd=ROOT, stdout=err, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the gateway did not start: {log.read_text()}")
+        result = subprocess.run(["bash", "-ec", script.replace("http://localhost:8000", base)], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    assert result.returncode == 0, result.stderr
+    actual = [line for line in result.stdout.splitlines() if line]
+    assert len(actual) == len(expected), actual
+    for want, got in zip(expected, actual):
+        assert re.fullmatch(re.escape(want).replace("…", "[^\"]+"), got), (want, got)
+    assert not _leaks(log.read_text(), {"6006491111111111", "480163"})
