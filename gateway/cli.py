@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import logs
+from .contract import OPERATIONS
 from .diagnostics import errors
 from .lint.format import FORMATS
 from .load import load
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("paths", nargs="*", type=Path, help="*.test.yaml files or folders (default: mappings/)")
     render = sub.add_parser("render", help="show the requests a webhook would send (secrets and PINs masked)")
     render.add_argument("provider")
-    render.add_argument("operation", choices=["balance", "issue", "activate", "deactivate"])
+    render.add_argument("operation", choices=list(OPERATIONS))
     render.add_argument("request", nargs="?", help="NewStore request body: a JSON file, or - for stdin "
                                                   "(default: NewStore's example for the operation)")
     render.add_argument("--config", default="gateway.yaml", help="path of gateway.yaml (default: %(default)s)")
