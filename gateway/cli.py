@@ -7,6 +7,8 @@ runs the app under uvicorn.
 
 from __future__ import annotations
 
+from . import diagnostics as rules
+
 import argparse
 import os
 import sys
@@ -93,7 +95,7 @@ def _render(args: argparse.Namespace) -> int:
 
     plan, diagnostics = load(args.config, require_secrets=args.send, eager=True)
     for d in diagnostics:
-        if d.severity == "error" or d.code == "GW040":
+        if d.severity == "error" or d.code == rules.SECRET_UNSET.code:
             print(f"{d.severity}: {d}", file=sys.stderr)
     if plan is None:
         return 1
