@@ -1,0 +1,180 @@
+"""Voucherify redemptions and rollbacks: the simulator over HTTP (what a payment mapping relies on).
+
+Spec: voucherifyio/voucherify-openapi, reference/readonly-sdks/python/OpenAPI.json (POST /v1/redemptions,
+GET /v1/redemptions[/{id}], POST /v1/redemptions/{id}/rollback[s], GET /v1/vouchers/{code}/transactions)
+and documentation/guides/manage-stackable-discounts.mdx (parent and child redemptions).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import ROOT, start_simulator
+
+FOLDER = ROOT / "examples" / "providers" / "voucherify"
+
+
+@pytest.fixture(scope="module")
+def voucherify(tmp_path_factory):
+    yield from start_simulator("examples.providers.voucherify", tmp_path_factory)
+
+
+@pytest.fixture
+def sim(voucherify):
+    voucherify.reset()
+    return voucherify
+
+
+AUTH = {"X-App-Id": (FOLDER / "voucherify.app_id").read_text().strip(),
+        "X-App-Token": (FOLDER / "voucherify.app_token").read_text().strip()}
+
+
+def redeem(sim, code, credits, amount=None, **extra):
+    body = {"redeemables": [{"object": "voucher", "id": code, "gift": {"credits": credits}}],
+            "order": {"amount": credits if amount is None else amount}, **extra}
+    return sim.http.post("/v1/redemptions", json=body, headers=AUTH)
+
+
+def balance(sim, code):
+    response = sim.http.get(f"/v1/vouchers/{code}", headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()["gift"]["balance"]
+
+
+def test_redeem_takes_the_credits_and_answers_parent_and_child(sim):
+    response = redeem(sim, "GIFT-ACTIVE-5000", 3000, metadata={"newstore_key": "k1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"redemptions", "parent_redemption", "order", "inapplicable_redeemables", "skipped_redeemables"}
+    parent, [child] = body["parent_redemption"], body["redemptions"]
+    assert parent["id"].startswith("r_") and parent["result"] == "SUCCESS" and parent["object"] == "redemption"
+    assert child["redemption"] == parent["id"] and child["amount"] == 3000 and child["gift"] == {"amount": 3000}
+    assert child["voucher"]["code"] == "GIFT-ACTIVE-5000" and child["voucher"]["gift"]["balance"] == 2000
+    assert child["metadata"] == {"newstore_key": "k1"}
+    assert body["order"]["redemptions"][parent["id"]]["stacked"] == [child["id"]]
+    assert balance(sim, "GIFT-ACTIVE-5000") == 2000
+    # Both are readable afterwards, and the list finds the child by voucher code.
+    assert sim.http.get(f"/v1/redemptions/{parent['id']}", headers=AUTH).json()["status"] == "SUCCEEDED"
+    listed = sim.http.get("/v1/redemptions", headers=AUTH, params={
+        "filters[voucher_code][conditions][$is]": "GIFT-ACTIVE-5000", "limit": "100"}).json()
+    assert [r["id"] for r in listed["redemptions"]] == [child["id"]]
+    assert listed["redemptions"][0]["metadata"] == {"newstore_key": "k1"}
+
+
+def test_the_order_amount_caps_the_credits(sim):
+    response = redeem(sim, "GIFT-ACTIVE-5000", 3000, amount=1200)
+    assert response.status_code == 200, response.text
+    assert response.json()["redemptions"][0]["amount"] == 1200
+    assert balance(sim, "GIFT-ACTIVE-5000") == 3800
+
+
+def test_insufficient_balance_is_refused_and_recorded_as_failed(sim):
+    response = redeem(sim, "GIFT-PARTIAL-2500", 3000)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert error["key"] == "gift_amount_exceeded" and error["resource_type"] == "redemption"
+    assert error["resource_id"].startswith("rf_")
+    assert balance(sim, "GIFT-PARTIAL-2500") == 2500
+    failed = sim.http.get(f"/v1/redemptions/{error['resource_id']}", headers=AUTH).json()
+    assert failed["result"] == "FAILURE" and failed["failure_code"] == "gift_amount_exceeded"
+    # An empty card is refused the same way, whatever the credits.
+    assert redeem(sim, "GIFT-EMPTY-0000", 1).json()["key"] == "gift_amount_exceeded"
+
+
+@pytest.mark.parametrize(("code", "status", "key"), [
+    ("GIFT-DISABLED-1500", 400, "voucher_disabled"),
+    ("GIFT-EXPIRED-1000", 400, "voucher_expired"),
+    ("NO-SUCH-CODE", 404, "not_found"),
+])
+def test_unusable_vouchers_are_refused(sim, code, status, key):
+    response = redeem(sim, code, 100)
+    assert response.status_code == status, response.text
+    assert response.json()["key"] == key and response.json()["code"] == status
+
+
+def test_rollback_restores_the_balance_and_a_second_is_refused(sim):
+    parent = redeem(sim, "GIFT-ACTIVE-5000", 3000).json()["parent_redemption"]["id"]
+    assert balance(sim, "GIFT-ACTIVE-5000") == 2000
+    response = sim.http.post(f"/v1/redemptions/{parent}/rollbacks", params={"reason": "refund"}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    [rollback] = body["rollbacks"]
+    assert rollback["object"] == "redemption_rollback" and rollback["id"].startswith("rr_")
+    assert rollback["amount"] == -3000 and rollback["reason"] == "refund"
+    assert body["parent_rollback"]["redemption"] == parent and body["order"]["status"] == "CANCELED"
+    assert balance(sim, "GIFT-ACTIVE-5000") == 5000
+    assert sim.http.get(f"/v1/redemptions/{parent}", headers=AUTH).json()["status"] == "ROLLED_BACK"
+    again = sim.http.post(f"/v1/redemptions/{parent}/rollbacks", headers=AUTH)
+    assert again.status_code == 400 and again.json()["key"] == "already_rolled_back"
+    assert balance(sim, "GIFT-ACTIVE-5000") == 5000
+
+
+def test_a_child_or_a_stacked_redemption_is_not_rolled_back_alone(sim):
+    body = redeem(sim, "GIFT-ACTIVE-5000", 1000).json()
+    parent, child = body["parent_redemption"]["id"], body["redemptions"][0]["id"]
+    for path in (f"/v1/redemptions/{child}/rollbacks", f"/v1/redemptions/{child}/rollback",
+                 f"/v1/redemptions/{parent}/rollback"):
+        response = sim.http.post(path, headers=AUTH)
+        assert response.status_code == 400 and response.json()["key"] == "invalid_rollback_params", path
+    assert balance(sim, "GIFT-ACTIVE-5000") == 4000
+    unknown = sim.http.post("/v1/redemptions/r_0000000000000000/rollbacks", headers=AUTH)
+    assert unknown.status_code == 404 and unknown.json()["resource_type"] == "redemption"
+
+
+def test_rollback_takes_no_amount(sim):
+    # RedemptionsRollbackCreateRequestBody has reason, tracking_id, customer, order, metadata: no amount.
+    parent = redeem(sim, "GIFT-ACTIVE-5000", 3000).json()["parent_redemption"]["id"]
+    response = sim.http.post(f"/v1/redemptions/{parent}/rollbacks", json={"amount": 500}, headers=AUTH)
+    assert response.status_code == 400 and response.json()["key"] == "invalid_payload"
+    assert balance(sim, "GIFT-ACTIVE-5000") == 2000
+
+
+@pytest.mark.parametrize("body", [
+    {"redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 10.5}}], "order": {"amount": 1050}},
+    {"redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": "1000"}}], "order": {"amount": 1000}},
+    {"redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 1000, "amount": 1}}], "order": {"amount": 1000}},
+    {"redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 1000}}], "order": {"amount": 1000}, "colour": "red"},
+    {"redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 1000}}], "order": {"amount": 10.0}},
+    {"redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 1000}}], "order": {"total": 1000}},
+    {"redeemables": [{"object": "gift_card", "id": "GIFT-ACTIVE-5000"}], "order": {"amount": 1000}},
+    {"redeemables": [], "order": {"amount": 1000}},
+])
+def test_malformed_redemptions_are_refused(sim, body):
+    response = sim.http.post("/v1/redemptions", json=body, headers=AUTH)
+    assert response.status_code == 400 and response.json()["key"] == "invalid_payload", response.text
+    assert balance(sim, "GIFT-ACTIVE-5000") == 5000
+
+
+def test_gift_credits_need_an_order_amount(sim):
+    no_order = sim.http.post("/v1/redemptions", headers=AUTH, json={
+        "redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 100}}]})
+    assert no_order.status_code == 400 and no_order.json()["key"] == "missing_order"
+    no_amount = sim.http.post("/v1/redemptions", headers=AUTH, json={
+        "redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 100}}], "order": {}})
+    assert no_amount.status_code == 400 and no_amount.json()["key"] == "missing_amount"
+    duplicated = sim.http.post("/v1/redemptions", headers=AUTH, json={"order": {"amount": 200}, "redeemables": [
+        {"object": "voucher", "id": "GIFT-ACTIVE-5000"}, {"object": "voucher", "id": "GIFT-ACTIVE-5000"}]})
+    assert duplicated.status_code == 400 and duplicated.json()["key"] == "duplicated_redeemables"
+    assert balance(sim, "GIFT-ACTIVE-5000") == 5000
+
+
+def test_redemptions_need_credentials_and_known_query_parameters(sim):
+    body = {"redeemables": [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 100}}],
+            "order": {"amount": 100}}
+    assert sim.http.post("/v1/redemptions", json=body).status_code == 401
+    assert sim.http.get("/v1/redemptions", params={"metadata.k": "x"}, headers=AUTH).status_code == 400
+    assert sim.http.get("/v1/redemptions", params={"filters[metadata][conditions][$is]": "x"},
+                        headers=AUTH).status_code == 400
+    assert balance(sim, "GIFT-ACTIVE-5000") == 5000
+
+
+def test_balance_credits_are_listed_as_transactions_with_their_source_id(sim):
+    credit = sim.http.post("/v1/vouchers/GIFT-ACTIVE-5000/balance", headers=AUTH,
+                           json={"amount": 500, "source_id": "ns-refund-1", "reason": "NewStore refund"})
+    assert credit.status_code == 200, credit.text
+    redeem(sim, "GIFT-ACTIVE-5000", 1000)
+    listed = sim.http.get("/v1/vouchers/GIFT-ACTIVE-5000/transactions", params={"limit": "100"}, headers=AUTH).json()
+    assert [t["type"] for t in listed["data"]] == ["CREDITS_REDEMPTION", "CREDITS_ADDITION"]
+    addition = listed["data"][1]
+    assert addition["source_id"] == "ns-refund-1" and addition["details"]["balance"]["amount"] == 500
+    assert addition["details"]["balance"]["balance"] == 5500
