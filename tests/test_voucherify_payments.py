@@ -178,3 +178,211 @@ def test_balance_credits_are_listed_as_transactions_with_their_source_id(sim):
     addition = listed["data"][1]
     assert addition["source_id"] == "ns-refund-1" and addition["details"]["balance"]["amount"] == 500
     assert addition["details"]["balance"]["balance"] == 5500
+
+
+# --- the gateway's payment operations against the simulator (mappings/voucherify.yaml) -------------
+
+from decimal import Decimal  # noqa: E402
+
+from .conftest import client_for, write_config  # noqa: E402
+from .newstore_spec import check_psp_error, check_psp_response  # noqa: E402
+
+
+@pytest.fixture
+def gateway(sim, tmp_path):
+    config = write_config(tmp_path, {"voucherify": {
+        "mapping": str(ROOT / "mappings" / "voucherify.yaml"), "vars": {"base_url": sim.url, "currency": "EUR"},
+        "secrets": {"app_id": {"file": str(FOLDER / "voucherify.app_id")},
+                    "app_token": {"file": str(FOLDER / "voucherify.app_token")}},
+        "inbound": "none"}}, idempotency={"key_file": "k.key"})
+    with client_for(config) as client:
+        yield client
+
+
+def create(client, code, amount, key="pay-1"):
+    return client.post("/voucherify/financial_instruments", json={
+        "account_id": "acct-1", "idempotency_key": key, "retry_id": "r-1",
+        "arguments": {"instrument": {"type": "captured", "identifier": code}, "amount": amount, "currency": "EUR",
+                      "payment_method": "gift_card"}})
+
+
+def act(client, operation, instrument, transactions, amount=None, key="act-1"):
+    body = {"account_id": "acct-1", "instrument_id": instrument, "transactions": transactions, "idempotency_key": key}
+    if amount is not None:
+        body["arguments"] = {"amount": amount, "currency": "EUR"}
+    return client.post(f"/voucherify/financial_instruments/{instrument}/_{operation}", json=body)
+
+
+def card_balance(client, code):
+    response = client.post("/voucherify/gift_card/balance", json={"identifier": {"number": code}})
+    assert response.status_code == 200, response.text
+    return Decimal(str(response.json()["value"]))
+
+
+def provider_calls(sim):
+    return [(c["method"], c["path"]) for c in sim.calls()]
+
+
+def purchase(gateway, sim, code="GIFT-ACTIVE-5000", amount=30):
+    response = create(gateway, code, amount)
+    assert response.status_code == 200, response.text
+    check_psp_response(response.json())
+    [created] = response.json()
+    sim.http.delete("/_sim/calls")
+    return created
+
+
+def test_create_redeems_at_once_and_capture_calls_nothing(gateway, sim):
+    created = purchase(gateway, sim)
+    assert created["instrument_id"].startswith("r_") and created["reason"] == "capture"
+    assert Decimal(str(created["refund_amount"])) == 30 and Decimal(str(created["capture_amount"])) == 0
+    assert card_balance(gateway, "GIFT-ACTIVE-5000") == 20
+    sim.http.delete("/_sim/calls")
+    captured = act(gateway, "capture", created["instrument_id"], [created], 30)
+    assert captured.status_code == 200, captured.text
+    assert captured.json() == []
+    assert provider_calls(sim) == []
+
+
+def test_the_redemption_carries_cents_and_our_reference(gateway, sim):
+    sim.http.delete("/_sim/calls")
+    assert create(gateway, "GIFT-ACTIVE-5000", 12.34).status_code == 200
+    calls = sim.calls()
+    assert [(c["method"], c["path"]) for c in calls] == [("GET", "/v1/redemptions"), ("POST", "/v1/redemptions")]
+    body = calls[1]["body"]
+    assert body["redeemables"] == [{"object": "voucher", "id": "GIFT-ACTIVE-5000", "gift": {"credits": 1234}}]
+    assert body["order"]["amount"] == 1234 and body["order"]["source_id"]
+
+
+def test_a_partial_refund_credits_the_card(gateway, sim):
+    created = purchase(gateway, sim)
+    refunded = act(gateway, "refund", created["instrument_id"], [created], 5)
+    assert refunded.status_code == 200, refunded.text
+    check_psp_response(refunded.json())
+    [transaction] = refunded.json()
+    assert Decimal(str(transaction["refund_amount"])) == -5 and transaction["reason"] == "refund"
+    assert card_balance(gateway, "GIFT-ACTIVE-5000") == 25
+    credit = [c for c in sim.calls() if c["path"].endswith("/balance")]
+    assert [c["body"]["amount"] for c in credit] == [500]
+    # The rest, later: a credit again (the redemption is not rolled back on top of the first credit).
+    rest = act(gateway, "refund", created["instrument_id"], [created, transaction], 25, key="act-2")
+    assert rest.status_code == 200, rest.text
+    assert card_balance(gateway, "GIFT-ACTIVE-5000") == 50
+
+
+def test_a_full_refund_rolls_the_redemption_back(gateway, sim):
+    created = purchase(gateway, sim)
+    refunded = act(gateway, "refund", created["instrument_id"], [created], 30)
+    assert refunded.status_code == 200, refunded.text
+    assert ("POST", f"/v1/redemptions/{created['instrument_id']}/rollbacks") in provider_calls(sim)
+    assert card_balance(gateway, "GIFT-ACTIVE-5000") == 50
+    redemption = sim.http.get(f"/v1/redemptions/{created['instrument_id']}", headers=AUTH).json()
+    assert redemption["status"] == "ROLLED_BACK"
+
+
+def test_refunding_more_than_captured_is_refused_without_a_provider_call(gateway, sim):
+    created = purchase(gateway, sim)
+    response = act(gateway, "refund", created["instrument_id"], [created], 30.01)
+    assert response.status_code == 400, response.text
+    check_psp_error(response.json())
+    assert response.json()["error_code"] == "instrument_error"
+    assert provider_calls(sim) == []
+    assert card_balance(gateway, "GIFT-ACTIVE-5000") == 20
+
+
+def test_revoke_gives_back_all_that_is_refundable(gateway, sim):
+    created = purchase(gateway, sim)
+    revoked = act(gateway, "revoke", created["instrument_id"], [created])
+    assert revoked.status_code == 200, revoked.text
+    check_psp_response(revoked.json())
+    [transaction] = revoked.json()
+    assert Decimal(str(transaction["refund_amount"])) == -30 and transaction["reason"] == "revoke"
+    assert card_balance(gateway, "GIFT-ACTIVE-5000") == 50
+
+
+def test_revoke_after_a_partial_refund_credits_the_rest(gateway, sim):
+    created = purchase(gateway, sim)
+    [refund] = act(gateway, "refund", created["instrument_id"], [created], 5).json()
+    revoked = act(gateway, "revoke", created["instrument_id"], [created, refund], key="act-2")
+    assert revoked.status_code == 200, revoked.text
+    assert Decimal(str(revoked.json()[0]["refund_amount"])) == -25
+    assert card_balance(gateway, "GIFT-ACTIVE-5000") == 50  # not 55: no rollback on top of the credit
+
+
+def test_revoke_with_nothing_refundable_calls_nothing(gateway, sim):
+    created = purchase(gateway, sim)
+    refund = {**created, "transaction_id": "t-refund", "refund_amount": -30, "reason": "refund"}
+    revoked = act(gateway, "revoke", created["instrument_id"], [created, refund])
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json() == [] and provider_calls(sim) == []
+
+
+@pytest.mark.parametrize(("code", "amount"), [
+    ("GIFT-PARTIAL-2500", 30),     # 25.00 on the card
+    ("GIFT-DISABLED-1500", 10),
+    ("GIFT-EXPIRED-1000", 5),
+    ("NO-SUCH-CODE", 5),
+])
+def test_unusable_cards_are_instrument_errors(gateway, sim, code, amount):
+    response = create(gateway, code, amount)
+    assert response.status_code == 400, response.text
+    check_psp_error(response.json())
+    assert response.json()["error_code"] == "instrument_error"
+    assert not [c for c in sim.calls() if c["method"] == "POST"][1:]  # at most the refused redemption
+
+
+@pytest.fixture
+def hasty_gateway(sim, tmp_path):
+    """A gateway whose webhooks give up after 2 s: a slow Voucherify leaves the outcome unknown."""
+    config = write_config(tmp_path, {"voucherify": {
+        "mapping": str(ROOT / "mappings" / "voucherify.yaml"), "vars": {"base_url": sim.url, "currency": "EUR"},
+        "secrets": {"app_id": {"file": str(FOLDER / "voucherify.app_id")},
+                    "app_token": {"file": str(FOLDER / "voucherify.app_token")}},
+        "inbound": "none", "deadline": 2}}, idempotency={"key_file": "k.key"})
+    with client_for(config) as client:
+        yield client
+
+
+def _wait_for(predicate):
+    import time
+
+    for _ in range(100):
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the simulator never got there")
+
+
+def test_a_retry_after_an_unknown_outcome_does_not_redeem_twice(hasty_gateway, sim):
+    # Lookup and redemption each take 1.5 s: the webhook's 2 s run out while Voucherify redeems.
+    sim.fault("delay", seconds=1.5, times=2)
+    first = create(hasty_gateway, "GIFT-ACTIVE-5000", 30, key="pay-retry")
+    assert first.status_code == 500, first.text  # retry_safe: NewStore may retry with the same key
+    assert first.json()["error_code"] == "retry_error"
+    _wait_for(lambda: card(sim, "GIFT-ACTIVE-5000")["gift"]["balance"] == 2000)  # it did redeem
+    again = create(hasty_gateway, "GIFT-ACTIVE-5000", 30, key="pay-retry")
+    assert again.status_code == 200, again.text
+    [created] = again.json()
+    assert Decimal(str(created["refund_amount"])) == 30
+    assert card(sim, "GIFT-ACTIVE-5000")["gift"]["balance"] == 2000  # not redeemed twice
+    assert created["instrument_id"] == sim.http.get("/v1/redemptions", headers=AUTH, params={
+        "filters[voucher_code][conditions][$is]": "GIFT-ACTIVE-5000"}).json()["redemptions"][0]["redemption"]
+    # Another key is another payment.
+    assert create(hasty_gateway, "GIFT-ACTIVE-5000", 5, key="pay-other").status_code == 200
+    assert card(sim, "GIFT-ACTIVE-5000")["gift"]["balance"] == 1500
+
+
+def test_a_retried_partial_refund_credits_once(hasty_gateway, sim):
+    created = purchase(hasty_gateway, sim)
+    # Redemption lookup, transactions lookup, credit: 0.9 s each, the credit lands after the deadline.
+    sim.fault("delay", seconds=0.9, times=3)
+    first = act(hasty_gateway, "refund", created["instrument_id"], [created], 5, key="refund-retry")
+    assert first.status_code == 500 and first.json()["error_code"] == "retry_error", first.text
+    _wait_for(lambda: card(sim, "GIFT-ACTIVE-5000")["gift"]["balance"] == 2500)
+    again = act(hasty_gateway, "refund", created["instrument_id"], [created], 5, key="refund-retry")
+    assert again.status_code == 200, again.text
+    assert card(sim, "GIFT-ACTIVE-5000")["gift"]["balance"] == 2500  # credited once
+
+
+def card(sim, code):
+    return next(c for c in sim.cards() if c["code"] == code)
