@@ -7,9 +7,13 @@ and documentation/guides/manage-stackable-discounts.mdx (parent and child redemp
 
 from __future__ import annotations
 
+import time
+from decimal import Decimal
+
 import pytest
 
-from .conftest import ROOT, start_simulator
+from .conftest import ROOT, client_for, start_simulator, write_config
+from .newstore_spec import check_psp_error, check_psp_response
 
 FOLDER = ROOT / "examples" / "providers" / "voucherify"
 
@@ -182,11 +186,6 @@ def test_balance_credits_are_listed_as_transactions_with_their_source_id(sim):
 
 # --- the gateway's payment operations against the simulator (mappings/voucherify.yaml) -------------
 
-from decimal import Decimal  # noqa: E402
-
-from .conftest import client_for, write_config  # noqa: E402
-from .newstore_spec import check_psp_error, check_psp_response  # noqa: E402
-
 
 @pytest.fixture
 def gateway(sim, tmp_path):
@@ -344,8 +343,6 @@ def hasty_gateway(sim, tmp_path):
 
 
 def _wait_for(predicate):
-    import time
-
     for _ in range(100):
         if predicate():
             return
