@@ -31,10 +31,10 @@ def test_the_shipped_mapping_tests_pass():
     assert result.returncode == 0, result.stdout + result.stderr
     cases = sum(len(yaml.safe_load(p.read_text())["cases"]) for p in (ROOT / "mappings").glob("*.test.yaml"))
     assert result.stdout.splitlines()[-1].startswith(f"{cases} passed, 0 failed in ")
-    # Every shipped mapping has its cases, and they cover all four operations.
+    # Every shipped mapping has its cases, and they cover all four gift card operations (and maybe payments).
     for mapping in _shipped_mappings():
         spec = yaml.safe_load(mapping.with_name(mapping.stem + ".test.yaml").read_text())
-        assert {c["operation"] for c in spec["cases"]} == {"balance", "issue", "activate", "deactivate"}, mapping.name
+        assert {c["operation"] for c in spec["cases"]} >= {"balance", "issue", "activate", "deactivate"}, mapping.name
 
 
 WRONG = f"""\
