@@ -64,13 +64,20 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
                 await rt.idempotency.store.close()
                 rt.idempotency = None
 
-    @post("/{provider:str}/gift_card/{operation:str}", status_code=200)
-    async def webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
-        params = request.path_params
-        status, content = await handle(rt, request, params["provider"], params["operation"])
-        # 408: the rest of the body may still be on its way; the connection cannot be reused.
-        headers = {"connection": "close"} if status == 408 else None
-        return Response(content, status_code=status, media_type=_JSON, headers=headers)
+    def route(contract_name: str, template: str, fixed: str | None) -> Any:
+        @post("/{provider:str}" + template, status_code=200, name=f"{contract_name}:{fixed or 'operation'}")
+        async def webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
+            params = dict(request.path_params)
+            provider = params.pop("provider")
+            operation = fixed or params.pop("operation")
+            status, content = await handle(rt, request, contract_name, provider, operation, params)
+            # 408: the rest of the body may still be on its way; the connection cannot be reused.
+            headers = {"connection": "close"} if status == 408 else None
+            return Response(content, status_code=status, media_type=_JSON, headers=headers)
+
+        return webhook
+
+    webhooks = [route(c.name, template, fixed) for c in contract.CONTRACTS.values() for template, fixed in c.routes]
 
     @get("/health")
     async def health() -> Response[bytes]:
@@ -78,7 +85,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
         return Response(msgspec.json.encode(body), media_type=_JSON)
 
     return Litestar(
-        route_handlers=[webhook, health],
+        route_handlers=[*webhooks, health],
         lifespan=[lifespan],
         exception_handlers={Exception: _unhandled},
         request_max_body_size=plan.max_body_bytes,

@@ -21,7 +21,7 @@ from . import checks
 from .config import model
 from .config.reader import FileContext, convert
 from .config.yamlpos import KeyPath, format_path
-from .contract import OPERATIONS
+from .contract import CONTRACTS, OPERATIONS
 from .expressions import FUNCTION_NAMES, Compiled
 from .plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
 from .references import Scope, fields, hints, reads
@@ -42,6 +42,14 @@ from .templating import (
 )
 
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
+_BASE_NAMES = CONTEXT_NAMES
+# Mapping-level templates (headers, shared error rules) run for every operation: any contract's names.
+_ALL_NAMES = _BASE_NAMES + tuple(dict.fromkeys(n for c in CONTRACTS.values() for n in c.context_names))
+
+
+def _names(operation: str) -> tuple[str, ...]:
+    """What a template of ``operation`` can read: the common names and its contract's own."""
+    return _BASE_NAMES + CONTRACTS[OPERATIONS[operation].contract].context_names
 _RESERVED_EXTRACT = {"response"}
 
 
@@ -136,7 +144,7 @@ class _Compiler:
         self.variables = frozenset(raw.vars)
         auth_values = self._auth_templates(raw.auth)
         base_url = self.value(raw.base_url, ("base_url",), Scope(("vars",), self.variables), native=False)
-        mapping_scope = Scope(CONTEXT_NAMES, self.variables)
+        mapping_scope = Scope(_ALL_NAMES, self.variables)
         headers = self.value(raw.headers, ("headers",), mapping_scope)
         checks.literal_secrets(self.ctx, raw.headers, ("headers",))
         errors = self.rules(raw.errors, ("errors",), mapping_scope)
@@ -153,12 +161,16 @@ class _Compiler:
             op = self.operation(name, spec, path)
             if op is not None:
                 operations[name] = op
-        for name in OPERATIONS:
-            if name not in raw.operations:
-                self.ctx.report(("operations",), "GW037",
-                                f"operation `{name}` is neither mapped nor declared `unsupported`; "
-                                "NewStore will get a 400 `unsupported_operation` for it",
-                                severity="warning", at_key=True)
+        served = {OPERATIONS[name].contract for name in raw.operations if name in OPERATIONS}
+        for contract in CONTRACTS.values():
+            if contract.name not in served:
+                continue  # a mapping may serve gift cards only, or payments only
+            for name in contract.operations:
+                if name not in raw.operations:
+                    self.ctx.report(("operations",), "GW037",
+                                    f"operation `{name}` ({contract.title}) is neither mapped nor declared "
+                                    "`unsupported`; NewStore will get a 400 `unsupported_operation` for it",
+                                    severity="warning", at_key=True)
         if any(d.severity == "error" for d in self.ctx.diagnostics[before:]):
             return None
         return MappingPlan(
@@ -191,7 +203,7 @@ class _Compiler:
         if spec.unsupported is not None and (spec.steps or spec.response is not None):
             self.ctx.report(path, "GW033", f"operation `{name}` is declared `unsupported` but also has steps or a response; keep one")
             return None
-        if spec.unsupported is None and not spec.steps:
+        if spec.unsupported is None and not spec.steps and spec.response is None:
             self.ctx.report(path, "GW033", f"operation `{name}` has no `steps`; map it or declare it `unsupported: <reason>`")
             return None
         if spec.unsupported is not None:
@@ -205,27 +217,51 @@ class _Compiler:
             if step.name in visible:
                 self.ctx.report(step_path + ("name",), "GW031", f"step name `{step.name}` is used twice in `{name}`")
             later = frozenset(s.name for s in spec.steps[i:])
-            scope = Scope(CONTEXT_NAMES, self.variables, name, dict(visible), later, used)
+            scope = Scope(_names(name), self.variables, name, dict(visible), later, used)
             compiled = self.step(step, step_path, scope)
             if compiled is not None:
                 steps.append(compiled)
             visible[step.name] = tuple(step.extract)
-        all_steps = Scope(CONTEXT_NAMES, self.variables, name, dict(visible), frozenset(), used)
+        all_steps = Scope(_names(name), self.variables, name, dict(visible), frozenset(), used)
         if spec.response is None and OPERATIONS[name].required:
             self.ctx.report(path, "GW032", f"operation `{name}` has no `response`; NewStore requires {', '.join(OPERATIONS[name].required)}")
         else:
             self._check_response_shape(name, spec.response, path + ("response",))
         response = self.value(spec.response if spec.response is not None else {}, path + ("response",), all_steps)
         # An operation's rules may fire in its first step: their messages can read no step.
-        no_steps = Scope(CONTEXT_NAMES, self.variables, name, {}, frozenset(visible))
+        no_steps = Scope(_names(name), self.variables, name, {}, frozenset(visible))
         rules = self.rules(spec.errors, path + ("errors",), no_steps.with_response())
+        self._check_error_codes(name, spec, path)
         if sum(d.severity == "error" for d in self.ctx.diagnostics) == errors_before:
             # A template that did not compile could not be searched for what it reads.
             checks.unused_extracts(self.ctx, spec, path, used)
         checks.shadowed_rules(self.ctx, spec, path, self.mapping_rules)
-        return OperationPlan(name, self.where(path), None, tuple(steps), rules, response)
+        return OperationPlan(name, self.where(path), None, tuple(steps), rules, response, spec.retry_safe)
+
+    def _check_error_codes(self, name: str, spec: model.OperationSpec, path: KeyPath) -> None:
+        codes = CONTRACTS[OPERATIONS[name].contract].error_codes
+        if codes is None:
+            return
+        located = [(path + ("errors", i), r) for i, r in enumerate(spec.errors)]
+        located += [(path + ("steps", j, "errors", i), r) for j, step in enumerate(spec.steps)
+                    for i, r in enumerate(step.errors)]
+        for where, rule in located:
+            if rule.error_code not in codes:
+                hint = difflib.get_close_matches(rule.error_code, codes, n=1)
+                tail = f"did you mean `{hint[0]}`?" if hint else f"it has: {', '.join(codes)}"
+                self.ctx.report(where + ("error_code",), "GW039",
+                                f"`{rule.error_code}` is not an error code of NewStore's Payment Provider Webhooks "
+                                f"(`{name}`); {tail}")
 
     def _check_response_shape(self, op: str, raw: Any, path: KeyPath) -> None:
+        item_type = OPERATIONS[op].item_type
+        if item_type is not None:  # a list of items (payment transactions)
+            if isinstance(raw, list):
+                for i, item in enumerate(raw):
+                    _check_fields(self.ctx, item_type, item, path + (i,), op)
+            elif isinstance(raw, dict):
+                self.ctx.report(path, "GW032", f"NewStore's `{op}` response is a list of transactions, not a mapping")
+            return
         if not isinstance(raw, dict):
             return  # a whole-response template; checked when it renders
         for required in OPERATIONS[op].required:

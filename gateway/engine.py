@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 
@@ -62,16 +62,10 @@ class Result:
 
 
 async def run_operation(provider: ProviderPlan, upstream: Upstream, op: OperationPlan,
-                        request: msgspec.Struct, state: RunState, *, now: dt.datetime | None = None) -> Result:
+                        request: msgspec.Struct, state: RunState, *, now: dt.datetime | None = None,
+                        path: Mapping[str, str] | None = None) -> Result:
     steps: dict[str, Any] = {}
-    ctx = {
-        "request": request,
-        "steps": steps,
-        "vars": provider.vars,
-        "idempotence_key": getattr(request, "idempotence_key", None),
-        "now": now or dt.datetime.now(dt.UTC),
-        "webhook_id": uuid.uuid4().hex,  # unique per webhook: references for providers that need one
-    }
+    ctx = context(provider, op, request, steps, now=now, path=path)
     for step in op.steps:
         state.step = step.name
         steps[step.name] = await _run_step(provider, upstream, op, step, ctx, state)
@@ -136,19 +130,36 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
     return _interpret(provider, op, step, ctx, response, state)
 
 
+def context(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, steps: dict[str, Any], *,
+            now: dt.datetime | None = None, path: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What a template of this operation can read: the names its contract declares, and the rest."""
+    spec = contract.OPERATIONS[op.name]
+    return {
+        **_ABSENT,  # mapping-level templates may read another contract's names: null here
+        "request": request,
+        "steps": steps,
+        "vars": provider.vars,
+        "now": now or dt.datetime.now(dt.UTC),
+        "webhook_id": uuid.uuid4().hex,  # unique per webhook: references for providers that need one
+        **contract.CONTRACTS[spec.contract].context(spec, request, path or {}),
+    }
+
+
+_ABSENT = {name: None for c in contract.CONTRACTS.values() for name in c.context_names}
+
+
 def dry_run(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, *,
-            now: dt.datetime | None = None) -> list[tuple[str, str, Any]]:
+            now: dt.datetime | None = None, path: Mapping[str, str] | None = None) -> list[tuple[str, str, Any]]:
     """Render every step's request without sending anything (``gateway render``).
 
     Earlier steps' extracted values are unknown without the provider's answers, so they are
     null here; a step whose condition or request needs them says so instead of a request.
     Returns ``(step, kind, detail)``: kind is ``request`` (method, url, params, headers,
-    content), ``skipped`` or ``unknown`` (why it cannot be rendered offline).
+    content), ``skipped``, ``unknown`` (why it cannot be rendered offline) or ``refused``
+    (NewStore's input is unusable: the 400 it would get).
     """
     steps: dict[str, Any] = {}
-    ctx = {"request": request, "steps": steps, "vars": provider.vars,
-           "idempotence_key": getattr(request, "idempotence_key", None), "now": now or dt.datetime.now(dt.UTC),
-           "webhook_id": uuid.uuid4().hex}
+    ctx = context(provider, op, request, steps, now=now, path=path)
     out: list[tuple[str, str, Any]] = []
     for step in op.steps:
         steps[step.name] = _skipped(step)

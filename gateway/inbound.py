@@ -49,9 +49,4 @@ def decode(operation: str, body: bytes) -> msgspec.Struct:
         raise RequestRejected("malformed JSON: the body is not UTF-8") from None
     except RecursionError:
         raise RequestRejected("malformed JSON: nested too deeply") from None
-    key = getattr(decoded, "idempotence_key", None)
-    if key is not None and not key.strip():
-        # An empty key would turn idempotency off: two identical retries would issue two cards.
-        raise RequestRejected(f"invalid `{operation}` request: `idempotence_key` is empty; send a unique key, "
-                              "or leave the field out - at `$.idempotence_key`")
     return decoded

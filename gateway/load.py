@@ -179,6 +179,7 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
         lease=settings.lease or deadline + 5,
         keys=tuple(keys),
         key_file=key_file,
+        max_connections=settings.max_connections,
     )
 
 

@@ -64,6 +64,9 @@ class OperationPlan:
     steps: tuple[StepPlan, ...]
     errors: tuple[ErrorRulePlan, ...]
     response: Value
+    # The provider cannot move money twice for one NewStore key (a provider-side idempotency key):
+    # an unknown outcome of a payment operation may then be retried (500) rather than reconciled (400).
+    retry_safe: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class IdempotencyPlan:
     lease: float
     keys: tuple[tuple[str, Secret], ...]  # newest first; empty: the generated `key_file`
     key_file: str | None
+    max_connections: int = 10  # per process, Redis and PostgreSQL stores
 
 
 @dataclass(frozen=True)

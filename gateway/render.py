@@ -50,30 +50,35 @@ def render(plan: GatewayPlan, provider_name: str, operation: str, body: bytes | 
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise RenderUsageError(f"the request is not a valid `{operation}` request: {exc}") from None
     # Static credentials as sent (e.g. "Basic …") and the raw ones behind them and behind oauth2 / hmac.
+    spec = contract.OPERATIONS[operation]
+    # A payment operation's instrument id travels in the URL; offline it is the body's own.
+    path = {spec.path_param: getattr(request, "instrument_id", None) or "instrument-1"} if spec.path_param else {}
     secrets = [s.reveal() for s in (*provider.auth_headers.values(), *provider.auth_secrets.values())]
     redactor = Redactor.for_request(request, secrets)
     auth = {name: "***" for name in provider.auth_headers}
     mode = "sends it to the provider" if send else "dry run: nothing is sent"
     out.write(f"# {provider_name} {operation} ({mode}); card numbers, PINs and secrets are masked\n")
     if not send:
-        for step, kind, detail in dry_run(provider, op, request):
+        for step, kind, detail in dry_run(provider, op, request, path=path):
             out.write(f"\nstep {step}\n")
             if kind == "request":
                 _request(out, redactor, *detail, auth)
             else:
                 out.write(f"  ({redactor.text(str(detail))})\n")
         return 0
-    return asyncio.run(_send(provider, op, request, redactor, auth, out))
+    return asyncio.run(_send(provider, op, request, redactor, auth, out, path))
 
 
-async def _send(provider: Any, op: Any, request: Any, redactor: Redactor, auth: dict[str, str], out: TextIO) -> int:
+async def _send(provider: Any, op: Any, request: Any, redactor: Redactor, auth: dict[str, str], out: TextIO,
+                path: dict[str, Any]) -> int:
     state = RunState(trace=[])
     upstream = Upstream(provider)
     try:
-        result = await asyncio.wait_for(run_operation(provider, upstream, op, request, state), provider.deadline)
+        result = await asyncio.wait_for(run_operation(provider, upstream, op, request, state, path=path), provider.deadline)
         status, body = 200, result.body
     except WebhookError as exc:
-        status, body = exc.status, contract.encode(exc.body())
+        status, error = contract.contract_of(op.name).error_answer(exc, op.retry_safe)
+        body = contract.encode(error)
     except TimeoutError:
         status, body = 504, b'{"error_code":"gateway_deadline_exceeded"}'
     finally:

@@ -30,8 +30,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from .filters import FILTERS, InputError
 from .money import MoneyError
 
-# The names a step or response template may read. Lint and docs use this list.
-CONTEXT_NAMES = ("request", "steps", "vars", "idempotence_key", "now", "webhook_id")
+# The names every operation's templates may read; each NewStore contract adds its own
+# (gateway.contract: `idempotence_key` for gift cards; `idempotency_key`, `instrument_id`,
+# `available` for payments).
+CONTEXT_NAMES = ("request", "steps", "vars", "now", "webhook_id")
 
 
 class _Omit:

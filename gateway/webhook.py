@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 from litestar import Request
@@ -36,46 +36,56 @@ class Runtime:
     idempotency: Idempotency | None = None
 
 
-async def handle(rt: Runtime, request: Request[Any, Any, Any], provider_name: str, operation: str) -> tuple[int, bytes]:
+async def handle(rt: Runtime, request: Request[Any, Any, Any], contract_name: str, provider_name: str,
+                 operation: str, path: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+    """One webhook of one of NewStore's contracts (``contract_name``); ``path`` holds the route's
+    parameters (a payment operation's ``financial_instrument_id``)."""
     started = time.perf_counter()
     state = RunState()
+    path = dict(path or {})
+    the_contract = contract.CONTRACTS[contract_name]
     log: dict[str, Any] = {"provider": provider_name, "operation": operation}
+    retry_safe = False
     try:
-        provider, op, decoded = await _admit(rt.plan, request, provider_name, operation)
+        provider, op, decoded = await _admit(rt.plan, request, the_contract, provider_name, operation, path)
+        retry_safe = op.retry_safe
         log["card"] = logs.mask_card(_card_number(decoded))
         deadline_at = time.monotonic() + provider.deadline
-        key = getattr(decoded, "idempotence_key", None)
+        spec = contract.OPERATIONS[operation]
+        key = getattr(decoded, spec.key_field, None)
 
         async def execute() -> Answer:
-            return await _execute(rt, provider, op, decoded, state, deadline_at, log)
+            return await _execute(rt, provider, op, decoded, path, state, deadline_at, log)
 
-        if contract.OPERATIONS[operation].idempotent and key is None:
+        if spec.idempotent and key is None:
             # NewStore's spec allows it; then a retry runs the provider call again.
-            log["warning"] = "no idempotence_key: a retry of this request is not recognised as one"
-        if rt.idempotency is not None and contract.OPERATIONS[operation].idempotent and key:
-            answer, replayed = await rt.idempotency.run(provider_name, operation, key, contract.encode(decoded),
+            log["warning"] = f"no {spec.key_field}: a retry of this request is not recognised as one"
+        if rt.idempotency is not None and spec.idempotent and key:
+            scope = operation if not spec.path_param else f"{operation}\0{path.get(spec.path_param, '')}"
+            answer, replayed = await rt.idempotency.run(provider_name, scope, key, contract.encode(decoded),
                                                         deadline_at, execute)
             if replayed:
                 log["outcome"] = "replayed"
         else:
             answer = await execute()
     except WebhookError as exc:
-        answer = _error_answer(exc, log)
+        answer = _error_answer(exc, log, the_contract, retry_safe)
     log.update(status=answer.status, calls=state.calls, duration_ms=round((time.perf_counter() - started) * 1000, 1))
     logs.webhook(**log)
     return answer.status, answer.body
 
 
-async def _admit(plan: GatewayPlan, request: Request[Any, Any, Any], provider_name: str,
-                 operation: str) -> tuple[ProviderPlan, OperationPlan, msgspec.Struct]:
+async def _admit(plan: GatewayPlan, request: Request[Any, Any, Any], the_contract: contract.Contract,
+                 provider_name: str, operation: str,
+                 path: Mapping[str, str]) -> tuple[ProviderPlan, OperationPlan, msgspec.Struct]:
     """Everything checked before anything is claimed or sent; failures are never stored."""
     provider = plan.providers.get(provider_name)
     if provider is None:
         raise RequestRejected(f"unknown provider `{provider_name}`", error_code="unknown_provider")
     inbound.authenticate(provider, request.headers)
-    if operation not in contract.OPERATIONS:
+    if operation not in the_contract.operations:
         raise RequestRejected(
-            f"unknown operation `{operation}`; NewStore's gift card operations are: {', '.join(contract.OPERATIONS)}",
+            f"unknown operation `{operation}`; NewStore's {the_contract.title} are: {', '.join(the_contract.operations)}",
             error_code="unknown_operation",
         )
     op = provider.mapping.operations.get(operation)
@@ -85,17 +95,20 @@ async def _admit(plan: GatewayPlan, request: Request[Any, Any, Any], provider_na
                               error_code="unsupported_operation")
     inbound.check_content_type(request.headers.get("content-type"))
     body = await _read_body(request)
-    return provider, op, inbound.decode(operation, body)
+    decoded = inbound.decode(operation, body)
+    the_contract.admit(contract.OPERATIONS[operation], decoded, path)
+    return provider, op, decoded
 
 
 async def _execute(rt: Runtime, provider: ProviderPlan, op: OperationPlan, decoded: msgspec.Struct,
-                   state: RunState, deadline_at: float, log: dict[str, Any]) -> Answer:
+                   path: Mapping[str, str], state: RunState, deadline_at: float, log: dict[str, Any]) -> Answer:
     """Run the steps; the answer says whether it is definitive (and so may be replayed)."""
+    the_contract = contract.contract_of(op.name)
     try:
         try:
             loop_deadline = asyncio.get_running_loop().time() + (deadline_at - time.monotonic())
             async with asyncio.timeout_at(loop_deadline):
-                result = await run_operation(provider, rt.upstreams[provider.name], op, decoded, state)
+                result = await run_operation(provider, rt.upstreams[provider.name], op, decoded, state, path=path)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the webhook did not finish within its {provider.deadline:g}s deadline"
@@ -104,19 +117,21 @@ async def _execute(rt: Runtime, provider: ProviderPlan, op: OperationPlan, decod
                 details={"step": state.step} if state.step else None,
             ) from None
     except WebhookError as exc:
-        return _error_answer(exc, log)
+        return _error_answer(exc, log, the_contract, op.retry_safe)
     log["outcome"] = "ok"
     if log.get("card") is None:  # issue: the card number comes from the provider
         log["card"] = logs.mask_card(_card_number(result.response))
     return Answer(200, result.body, True)
 
 
-def _error_answer(exc: WebhookError, log: dict[str, Any]) -> Answer:
+def _error_answer(exc: WebhookError, log: dict[str, Any], the_contract: contract.Contract,
+                  retry_safe: bool) -> Answer:
     log["outcome"] = _outcome(exc)
     log["error_code"] = exc.error_code
     if exc.status >= 500 or log["outcome"] == "mapping_error":
         log["message"] = exc.message
-    return Answer(exc.status, contract.encode(exc.body()), exc.definitive)
+    status, body = the_contract.error_answer(exc, retry_safe)
+    return Answer(status, contract.encode(body), exc.definitive)
 
 
 async def _read_body(request: Request[Any, Any, Any]) -> bytes:
@@ -136,10 +151,14 @@ async def _read_body(request: Request[Any, Any, Any]) -> bytes:
         raise RequestRejected(f"the request body could not be read: {exc.detail}") from None
 
 
-def _card_number(value: msgspec.Struct) -> str | None:
+def _card_number(value: Any) -> str | None:
     identifier = getattr(value, "identifier", None)
     if identifier is not None:
         return identifier.number
+    arguments = getattr(value, "arguments", None)
+    instrument = getattr(arguments, "instrument", None)
+    if instrument is not None:
+        return instrument.identifier
     return getattr(value, "card_number", None)
 
 

@@ -98,3 +98,85 @@ def check_response(operation: str, body: object) -> None:
 
 def check_error(body: object) -> None:
     jsonschema.validate(body, ERROR)
+
+
+# --- NewStore's Payment Provider Webhooks (v0), transcribed by hand ---------------------------
+
+PSP_ERROR_CODES = ["internal_error", "retry_error", "instrument_error", "fraud_error", "rate_limit",
+                   "failed_command", "psp_api_error"]
+PSP_TRANSACTION = {
+    "type": "object",
+    "required": ["transaction_id", "instrument_id", "currency"],
+    "properties": {
+        "transaction_id": {"type": "string", "minLength": 1},
+        "instrument_id": {"type": "string", "minLength": 1},
+        "capture_amount": {"type": "number", "multipleOf": 0.01},
+        "refund_amount": {"type": "number", "multipleOf": 0.01},
+        "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+        "reason": {"type": "string", "enum": ["authorization", "revoke", "refund", "capture"]},
+        "metadata": {"type": "object"},
+        "payment_method": {"type": "string"},
+        "payment_wallet": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "processed_at": {"type": "string", "format": "date-time"},
+    },
+}
+PSP_RESPONSE = {"type": "array", "items": PSP_TRANSACTION}
+PSP_ERROR = {
+    "type": "object",
+    "required": ["error_code", "message"],
+    "properties": {
+        "error_code": {"type": "string", "enum": PSP_ERROR_CODES, "minLength": 1},
+        "message": {"type": "string", "minLength": 1},
+        "details": {"type": "object"},
+    },
+}
+_AUTHORIZATION = {
+    "payment_method": "credit_card", "payment_wallet": "Apple Pay", "instrument_id": "0987-6543-2121-2321",
+    "transaction_id": "unique-for-every-transaction-in-this payload-authorized-12345", "capture_amount": 100,
+    "refund_amount": 0, "currency": "USD", "reason": "authorization",
+    "metadata": {"essential": {"instrument_metadata": {"card_brand": "Visa", "card_last4": "0000",
+                                                       "gift_card_number": "1234567890"}}},
+}
+PSP_EXAMPLES = {
+    "create_instrument": {
+        "account_id": "9c849222-3bca-4881-9c68-2e91da34ab21",
+        "idempotency_key": "authorized.987600036172980-9c849222-3bca-4881-9c68-2e91da34ab21",
+        "retry_id": "e0b5c1d2-9d0b-4e59-8f7a-2a1c3b4d5e6f",
+        "arguments": {"amount": 100, "currency": "USD", "payment_method": "credit_card",
+                      "instrument": {"identifier": "unique-psp-instrument-identifier-1234567890", "type": "authorized"}},
+        "metadata": {},
+    },
+    "capture": {
+        "account_id": "af8e9f4a-b6ec-4677-a9a0-1ff199a8b2ef",
+        "instrument_id": "unique-psp-instrument-identifier-1234567890",
+        "transactions": [_AUTHORIZATION],
+        "idempotency_key": "373fa237-d70e-4177-8139-41354a21c356",
+        "arguments": {"amount": 100, "currency": "USD"},
+        "metadata": {},
+    },
+    "refund": {
+        "account_id": "af8e9f4a-b6ec-4677-a9a0-1ff199a8b2ef",
+        "instrument_id": "unique-psp-instrument-identifier-1234567890",
+        "transactions": [_AUTHORIZATION, {**_AUTHORIZATION, "transaction_id": "capture-1", "capture_amount": -100,
+                                          "refund_amount": 100, "reason": "capture"}],
+        "idempotency_key": "d7b6f3c2-1a2b-4c3d-8e9f-0a1b2c3d4e5f",
+        "arguments": {"amount": 100, "currency": "USD"},
+        "metadata": {"original_operation": "refund"},
+    },
+    "revoke": {
+        "account_id": "af8e9f4a-b6ec-4677-a9a0-1ff199a8b2ef",
+        "instrument_id": "unique-psp-instrument-identifier-1234567890",
+        "transactions": [_AUTHORIZATION],
+        "idempotency_key": "5f0c3a8e-7b6d-4e1f-9a2b-3c4d5e6f7a8b",
+        "metadata": {},
+    },
+}
+
+
+def check_psp_response(body: object) -> None:
+    jsonschema.validate(body, PSP_RESPONSE, format_checker=jsonschema.FormatChecker())
+
+
+def check_psp_error(body: object) -> None:
+    jsonschema.validate(body, PSP_ERROR)

@@ -314,7 +314,7 @@ def test_render_masks_why_a_step_cannot_be_rendered(tmp_path, monkeypatch, capsy
     what was rendered so far, card number included."""
     import gateway.render
 
-    def dry_run(provider, op, request):
+    def dry_run(provider, op, request, **_):
         return [("lookup", "unknown", f"cannot be rendered without the provider's answers: the URL "
                                       f"/v1/cards/{request.card_number}/None needs steps.lookup.tender (pin {request.pin})")]
 

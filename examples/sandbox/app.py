@@ -1,5 +1,5 @@
-"""Routes of the sandbox provider: the ``/v1`` card API; the gate and the ``/_sim`` test controls
-come from :mod:`examples.simkit`."""
+"""Routes of the sandbox provider: the ``/v1`` card and hold API, plus ``GET /_sim/holds``; the gate
+and the other ``/_sim`` test controls come from :mod:`examples.simkit`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hmac
 from typing import Any, Callable, TypeVar
 
 import msgspec
-from litestar import Litestar, Request, Response, post
+from litestar import Litestar, Request, Response, get, post
 
 from examples.simkit import (
     MAX_BODY_BYTES,
@@ -23,7 +23,16 @@ from examples.simkit import (
     neutral_reply,
 )
 
-from .schemas import ActivateRequest, DeactivateRequest, IssueRequest, LookupRequest
+from .schemas import (
+    ActivateRequest,
+    CaptureRequest,
+    DeactivateRequest,
+    HoldRequest,
+    IssueRequest,
+    LookupRequest,
+    RefundRequest,
+    ReleaseRequest,
+)
 from .state import Outcome, Simulator
 
 Body = TypeVar("Body", bound=msgspec.Struct)
@@ -121,6 +130,36 @@ async def deactivate_card(request: Request[Any, Any, Any], sim: Simulator, numbe
     return await _run_idempotent(request, sim, DeactivateRequest, lambda b: sim.deactivate(number, b.pin))
 
 
+@post("/v1/holds")
+async def create_hold(request: Request[Any, Any, Any], sim: Simulator) -> Response[bytes]:
+    return await _run_idempotent(
+        request, sim, HoldRequest, lambda b: sim.hold(b.number, b.pin, b.amount_minor, b.currency, b.reference)
+    )
+
+
+@post("/v1/holds/{hold_id:str}/capture")
+async def capture_hold(request: Request[Any, Any, Any], sim: Simulator, hold_id: str) -> Response[bytes]:
+    return await _run_idempotent(request, sim, CaptureRequest, lambda b: sim.capture(hold_id, b.amount_minor))
+
+
+@post("/v1/holds/{hold_id:str}/release")
+async def release_hold(request: Request[Any, Any, Any], sim: Simulator, hold_id: str) -> Response[bytes]:
+    return await _run_idempotent(request, sim, ReleaseRequest, lambda _: sim.release(hold_id))
+
+
+@post("/v1/holds/{hold_id:str}/refund")
+async def refund_hold(request: Request[Any, Any, Any], sim: Simulator, hold_id: str) -> Response[bytes]:
+    return await _run_idempotent(request, sim, RefundRequest, lambda b: sim.refund(hold_id, b.amount_minor))
+
+
+# --- /_sim: the sandbox's own test control -----------------------------------------------------
+
+
+@get("/_sim/holds")
+async def sim_list_holds(sim: Simulator) -> dict[str, Any]:
+    return {"holds": sim.hold_views()}
+
+
 # --- app -------------------------------------------------------------------------------------
 
 
@@ -131,7 +170,17 @@ def create_app(api_key: str) -> Litestar:
     return create_sim_app(
         core=Simulator(),
         dialect=SandboxDialect(api_key),
-        route_handlers=[lookup_card, issue_card, activate_card, deactivate_card],
+        route_handlers=[
+            lookup_card,
+            issue_card,
+            activate_card,
+            deactivate_card,
+            create_hold,
+            capture_hold,
+            release_hold,
+            refund_hold,
+            sim_list_holds,
+        ],
         logger_name="examples.sandbox",
         api_paths=API_PREFIX,
         masked_headers=("x-api-key",),

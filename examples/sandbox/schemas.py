@@ -11,12 +11,14 @@ from typing import Annotated, Literal
 import msgspec
 
 CardState = Literal["registered", "active", "deactivated"]
+HoldState = Literal["active", "captured", "released"]
 
 # Amounts are already in minor units, so the exponents (JPY 0, KWD 3, the rest 2) only matter to
 # the caller; they are listed in README.md.
 Currency = Literal["USD", "EUR", "GBP", "JPY", "KWD", "CHF", "CAD"]
 
 AmountMinor = Annotated[int, msgspec.Meta(ge=0)]
+PositiveMinor = Annotated[int, msgspec.Meta(gt=0)]
 NonEmptyStr = Annotated[str, msgspec.Meta(min_length=1)]
 # \Z rather than $: Python's $ also matches before a trailing newline.
 # Printed cards of other programmes carry upper-case alphanumeric numbers (8-20 characters).
@@ -49,6 +51,26 @@ class ActivateRequest(_Strict):
 class DeactivateRequest(_Strict):
     pin: str | None = None
     store_ref: str | None = None
+
+
+class HoldRequest(_Strict):
+    number: NonEmptyStr
+    amount_minor: PositiveMinor
+    currency: Currency
+    pin: str | None = None
+    reference: str | None = None
+
+
+class CaptureRequest(_Strict):
+    amount_minor: PositiveMinor
+
+
+class ReleaseRequest(_Strict):
+    """An empty JSON object: a release always frees the whole remaining amount."""
+
+
+class RefundRequest(_Strict):
+    amount_minor: PositiveMinor
 
 
 class SimCardRequest(_Strict):

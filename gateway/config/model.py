@@ -161,6 +161,7 @@ class OperationSpec(Base):
     steps: list[Step] = []
     errors: list[ErrorRule] = []
     response: Any = None
+    retry_safe: bool = False
 
 
 class MappingFile(Base):
@@ -222,6 +223,9 @@ class IdempotencySettings(Base):
     store: str = "sqlite:///.gateway/idempotency.sqlite3"
     retention: Annotated[float, msgspec.Meta(gt=0, le=90 * 86400)] = 7 * 86400.0
     lease: Annotated[float, msgspec.Meta(gt=0, le=3600)] | None = None
+    # Connections to a Redis or PostgreSQL store, per gateway process. A request that finds them
+    # all busy waits for one (within its deadline) instead of failing. SQLite: one per process.
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     encryption_keys: list[EncryptionKey] = []
     key_file: str | None = None
 

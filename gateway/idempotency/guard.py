@@ -8,6 +8,10 @@
                             if it stored one, else answer 503 request_in_progress (never run
                             the provider call a second time while the first may still be going)
 
+Every claim, including its wait for a free store connection under a burst, is bounded by the
+webhook's deadline: a store that cannot answer in time gets 503 idempotency_unavailable (nothing
+was sent to the provider), or request_in_progress if a duplicate was already holding the key.
+
 Only definitive answers are stored (successes and the provider's rejections). Unknown outcomes
 (timeouts, 5xx, unreachable) release the key so NewStore's retry runs again; a mapping passes
 NewStore's key on to providers that support idempotency, so that retry cannot issue twice.
@@ -25,9 +29,13 @@ from typing import Awaitable, Callable
 
 from ..errors import WebhookError
 from .crypto import Sealer, SealError
-from .store import Record, Store, StoreError
+from .store import ClaimKind, Record, Store, StoreError
 
 logger = logging.getLogger("gateway.idempotency")
+
+# A waiter takes its last look at the store this long before its deadline, so that look still
+# has time to answer.
+_LAST_LOOK = 0.05
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class Idempotency:
         self.sealer = sealer
         self.lease = lease
         self.retention = retention
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run(self, provider: str, operation: str, key: str, request: bytes, deadline_at: float,
                   execute: Callable[[], Awaitable[Answer]]) -> tuple[Answer, bool]:
@@ -62,11 +71,7 @@ class Idempotency:
         delay = 0.01
         waited = False
         while True:
-            try:
-                kind, record = await self.store.claim(storage_key, token, self.lease)
-            except StoreError as exc:
-                logger.error("idempotency store unavailable: %s", exc)
-                raise StoreUnavailable("the idempotency store is unavailable; nothing was sent to the provider") from None
+            kind, record = await self._claim(storage_key, token, deadline_at, waited)
             if kind == "done":
                 assert record is not None
                 return self._replay(storage_key, record, request), True
@@ -80,11 +85,10 @@ class Idempotency:
                                      "answer; retry later", request_accepted=True)
                 break
             waited = True
-            remaining = deadline_at - time.monotonic()
+            remaining = deadline_at - time.monotonic() - _LAST_LOOK
             if remaining <= 0:
-                raise InProgress("a request with the same idempotence_key is still in progress; retry later",
-                                 request_accepted=True)
-            await asyncio.sleep(min(delay, remaining))  # then one last look when the deadline comes
+                raise _still_in_progress()
+            await asyncio.sleep(min(delay, remaining))  # then one last look just before the deadline
             delay = min(delay * 1.5, 0.25)
 
         try:
@@ -106,6 +110,28 @@ class Idempotency:
             logger.error("idempotency: could not store the answer: %s", exc)
         return answer, False
 
+    async def _claim(self, storage_key: str, token: str, deadline_at: float,
+                     waited: bool) -> tuple[ClaimKind, Record | None]:
+        """One claim, bounded by the webhook's deadline, waiting for a store connection included."""
+        try:
+            async with asyncio.timeout(max(0.0, deadline_at - time.monotonic())):
+                return await self.store.claim(storage_key, token, self.lease)
+        except TimeoutError:
+            # The claim may have reached the store before it was cut off: free the key if it
+            # is ours (token-checked, so a no-op otherwise), without holding up the answer.
+            task = asyncio.get_running_loop().create_task(self._release(storage_key, token))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            if waited:
+                raise _still_in_progress() from None
+            logger.error("idempotency store unavailable: no answer (or no free connection) before the "
+                         "webhook's deadline")
+            raise StoreUnavailable("the idempotency store did not answer within the webhook's deadline; "
+                                   "nothing was sent to the provider") from None
+        except StoreError as exc:
+            logger.error("idempotency store unavailable: %s", exc)
+            raise StoreUnavailable("the idempotency store is unavailable; nothing was sent to the provider") from None
+
     def _replay(self, storage_key: str, record: Record, request: bytes) -> Answer:
         try:
             body = self.sealer.open(record.key_id, storage_key, record.sealed)
@@ -125,3 +151,8 @@ class Idempotency:
             await asyncio.shield(self.store.release(storage_key, token))
         except StoreError as exc:
             logger.error("idempotency: could not release a key (it frees itself when its lease ends): %s", exc)
+
+
+def _still_in_progress() -> InProgress:
+    return InProgress("a request with the same idempotence_key is still in progress; retry later",
+                      request_accepted=True)

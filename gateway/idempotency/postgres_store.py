@@ -3,6 +3,10 @@
 A claim is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` that takes the key only if it is
 free, its lease has run out, or its record has expired: atomic, with the database's clock for
 every instance. Completion and release match the holder's token.
+
+Connections come from an asyncpg pool of ``max_connections`` per process; a request that finds
+them all busy waits for one. A claim's wait is bounded by its webhook's deadline (see
+``guard``); completions and releases wait at most ``wait`` seconds.
 """
 
 from __future__ import annotations
@@ -42,13 +46,16 @@ _PURGE_BATCH = 500
 
 
 class PostgresStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, max_connections: int = 10, wait: float = 30.0) -> None:
         self.url = url
+        self.max_connections = max_connections
+        self.wait = wait
         self._pool: Any = None
 
     async def open(self) -> None:
         try:
-            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=10, command_timeout=10)
+            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.max_connections,
+                                                   command_timeout=10)
             async with self._pool.acquire() as conn:
                 # Several instances may start at once: serialise the schema creation.
                 async with conn.transaction():
@@ -59,7 +66,7 @@ class PostgresStore:
 
     async def claim(self, key: str, token: str, lease: float) -> tuple[ClaimKind, Record | None]:
         try:
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire(timeout=self.wait) as conn:
                 taken = await conn.fetchval(_CLAIM, key, token, float(lease))
                 if taken == token:
                     return "acquired", None
@@ -74,19 +81,21 @@ class PostgresStore:
 
     async def complete(self, key: str, token: str, record: Record, retention: float) -> bool:
         try:
-            result = await self._pool.execute(
-                "UPDATE gateway_idempotency SET state = 'done', expires_at = now() + $3 * interval '1 second', "
-                "status = $4, fingerprint = $5, key_id = $6, body = $7 "
-                "WHERE key = $1 AND token = $2 AND state = 'pending'",
-                key, token, float(retention), record.status, record.fingerprint, record.key_id, record.sealed)
+            async with self._pool.acquire(timeout=self.wait) as conn:
+                result = await conn.execute(
+                    "UPDATE gateway_idempotency SET state = 'done', expires_at = now() + $3 * interval '1 second', "
+                    "status = $4, fingerprint = $5, key_id = $6, body = $7 "
+                    "WHERE key = $1 AND token = $2 AND state = 'pending'",
+                    key, token, float(retention), record.status, record.fingerprint, record.key_id, record.sealed)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"PostgreSQL store: {type(exc).__name__}") from exc
         return result.endswith(" 1")
 
     async def release(self, key: str, token: str) -> None:
         try:
-            await self._pool.execute(
-                "DELETE FROM gateway_idempotency WHERE key = $1 AND token = $2 AND state = 'pending'", key, token)
+            async with self._pool.acquire(timeout=self.wait) as conn:
+                await conn.execute(
+                    "DELETE FROM gateway_idempotency WHERE key = $1 AND token = $2 AND state = 'pending'", key, token)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"PostgreSQL store: {type(exc).__name__}") from exc
 

@@ -4,6 +4,11 @@ A pending claim is ``SET key <pending> NX PX <lease>``: atomic, and Redis itself
 the lease runs out (a crashed holder frees the key). Completion and release are Lua scripts
 that act only if the caller's token still holds the key. Done records carry a TTL of the
 retention period, so Redis purges them itself.
+
+Connections come from a bounded pool (``max_connections`` per process) that *waits* for a free
+connection when all are busy: redis-py's default pool raises instead, so a burst of more
+concurrent webhooks than connections failed. A claim's wait is bounded by its webhook's deadline
+(see ``guard``); completions and releases wait at most ``wait`` seconds.
 """
 
 from __future__ import annotations
@@ -40,12 +45,17 @@ return 0
 
 
 class RedisStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, max_connections: int = 10, wait: float = 30.0) -> None:
         self.url = url
+        self.max_connections = max_connections
+        self.wait = wait
         self._client: Any = None
 
     async def open(self) -> None:
-        self._client = aioredis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=self.max_connections, timeout=self.wait,
+            socket_timeout=5, socket_connect_timeout=5)
+        self._client = aioredis.Redis.from_pool(pool)  # the client owns the pool and closes it
         try:
             await self._client.ping()
         except RedisError as exc:

@@ -51,6 +51,7 @@ class Case(Base, kw_only=True):
     name: str
     operation: str
     request: Any
+    instrument_id: str | None = None  # payment operations: the financial_instrument_id in the URL
     headers: dict[str, str] = {}
     provider: dict[str, Canned] = {}
     requests: dict[str, ExpectedRequest] = {}

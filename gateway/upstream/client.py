@@ -6,6 +6,7 @@ at shutdown; tests and ``gateway test`` swap the transport, never patch function
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -68,9 +69,29 @@ class Upstream:
         self.auth = auth.for_provider(provider)
         self._origin = _origin(provider.base_url)
         self._limit = provider.mapping.max_response_bytes
+        # At most `max_connections` requests inside httpx's pool at once; the rest wait here, in
+        # order. httpcore rescans every queued request against every connection on each change,
+        # so a burst of a thousand webhooks queued in its pool stalled the event loop for minutes.
+        self._slots = asyncio.Semaphore(provider.max_connections)
 
     async def send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
                    content: bytes | None, timeout: float, step: str = "") -> UpstreamResponse:
+        """Send one step's request, once one of the provider's connections is free (waiting at
+        most ``timeout``, as httpx's own pool timeout would)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise SendError("unreachable", f"cannot connect to the provider (all {self.provider.max_connections} "
+                                           f"connections stayed busy for {timeout:g}s)", maybe_sent=False) from None
+        try:
+            return await self._send(method, url, params=params, headers=headers, content=content,
+                                    timeout=timeout, step=step)
+        finally:
+            self._slots.release()
+
+    async def _send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
+                    content: bytes | None, timeout: float, step: str = "") -> UpstreamResponse:
         """Send one step's request. The step's name travels in the request's extensions, so
         a swapped-in transport (``gateway test``) knows which canned answer to give."""
         own = _origin(url) == self._origin
