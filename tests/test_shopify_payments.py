@@ -1,19 +1,23 @@
-"""Paying with a Shopify gift card: the simulator's giftCardDebit / giftCardCredit over HTTP.
+"""Paying with a Shopify gift card: the simulator's giftCardDebit / giftCardCredit over HTTP, then the
+gateway's payment webhooks on mappings/shopify.yaml ("redeem at once") against it.
 
-Schema: Shopify Admin GraphQL 2025-10 (see examples/providers/shopify/README.md, "Debit and credit").
+Schema: Shopify Admin GraphQL 2025-10 (see examples/providers/shopify/README.md, "Pay and refund").
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import ROOT, start_simulator
+from .conftest import ROOT, client_for, start_simulator, write_config
+from .newstore_spec import check_psp_error, check_psp_response
 
 FOLDER = ROOT / "examples" / "providers" / "shopify"
 TOKEN = (FOLDER / "shopify.token").read_text().strip()
@@ -223,3 +227,169 @@ def test_debit_and_credit_need_the_transaction_scope(gift_cards_only):
     lookup = gift_cards_only.post("/admin/api/2025-10/graphql.json", headers={"X-Shopify-Access-Token": TOKEN},
                                   json={"query": BALANCE, "variables": {"id": CARD_50}}).json()
     assert lookup["data"]["giftCard"]["balance"]["amount"] == "50.0"  # nothing was debited
+
+
+# --- the gateway's payment webhooks on mappings/shopify.yaml ("redeem at once") --------------------
+
+
+CODE = "GIFT5000ENABLED"  # 50.00 USD, gid 1001
+PAY = "/shopify/financial_instruments"
+
+
+@pytest.fixture
+def gateway(sim, tmp_path):
+    config = write_config(tmp_path, {"shopify": {
+        "mapping": str(ROOT / "mappings" / "shopify.yaml"), "vars": {"shop_url": sim.url},
+        "secrets": {"client_id": {"file": str(FOLDER / "shopify.client_id")},
+                    "client_secret": {"file": str(FOLDER / "shopify.client_secret")}},
+        "inbound": "none", "deadline": 3}}, idempotency={"key_file": "k.key"})
+    with client_for(config) as client:
+        yield client
+
+
+def new_key() -> str:
+    return str(uuid.uuid4())
+
+
+def create(client, amount, code=CODE, currency="USD", idem=None):
+    return client.post(PAY, json={
+        "account_id": "acct-1", "idempotency_key": idem or new_key(), "retry_id": new_key(),
+        "arguments": {"amount": amount, "currency": currency, "payment_method": "gift_card",
+                      "instrument": {"type": "token", "identifier": code}}})
+
+
+def act(client, action, instrument, transactions, amount=None, currency="USD", idem=None):
+    body = {"account_id": "acct-1", "instrument_id": instrument, "transactions": transactions,
+            "idempotency_key": idem or new_key(), "metadata": {}}
+    if amount is not None:
+        body["arguments"] = {"amount": amount, "currency": currency}
+    return client.post(f"{PAY}/{instrument}/_{action}", json=body)
+
+
+def card_balance(client, code=CODE) -> Decimal:
+    response = client.post("/shopify/gift_card/balance", json={"identifier": {"number": code}})
+    assert response.status_code == 200, response.text
+    return Decimal(str(response.json()["value"]))
+
+
+def ok(response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    check_psp_response(body)
+    return body
+
+
+def psp_refused(response, status=400, code="instrument_error") -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    check_psp_error(body)
+    assert body["error_code"] == code, body
+    return body
+
+
+def mutations(sim, name: str) -> list[dict[str, Any]]:
+    return [c for c in sim.calls() if c["path"].endswith("/graphql.json") and name in c["body"]["query"]]
+
+
+def test_purchase_redeems_at_once_then_refunds_and_revokes(gateway, sim):
+    assert card_balance(gateway) == Decimal("50.00")
+    key = new_key()
+    [created] = ok(create(gateway, 30.00, idem=key))
+    assert created["reason"] == "capture"
+    assert (created["capture_amount"], created["refund_amount"]) == (0, 30.0)
+    assert created["currency"] == "USD" and created["payment_method"] == "gift_card"
+    assert created["metadata"] == {"gift_card_id": "gid://shopify/GiftCard/1001"}
+    assert created["transaction_id"].startswith("gid://shopify/GiftCardDebitTransaction/")
+    instrument = created["instrument_id"]
+    assert instrument == "shopify-debit-" + created["transaction_id"].rsplit("/", 1)[1]  # no `/` in NewStore's URL
+    assert card_balance(gateway) == Decimal("20.00")
+    [debit_call] = mutations(sim, "giftCardDebit")
+    assert debit_call["body"]["variables"] == {"id": "gid://shopify/GiftCard/1001", "input": {
+        "debitAmount": {"amount": "30.00", "currencyCode": "USD"}, "note": f"NewStore payment {key}"}}
+    # the same key again: replayed, not debited twice
+    assert ok(create(gateway, 30.00, idem=key)) == [created]
+    assert len(mutations(sim, "giftCardDebit")) == 1
+
+    # capture: nothing to do at Shopify
+    calls_before = len(sim.calls())
+    assert ok(act(gateway, "capture", instrument, [created], 30.00)) == []
+    assert len(sim.calls()) == calls_before
+
+    [refund] = ok(act(gateway, "refund", instrument, [created], 5.00))
+    assert (refund["reason"], refund["capture_amount"], refund["refund_amount"]) == ("refund", 0, -5.0)
+    assert refund["instrument_id"] == instrument
+    assert refund["transaction_id"].startswith("gid://shopify/GiftCardCreditTransaction/")
+    [credit_call] = mutations(sim, "giftCardCredit")
+    assert credit_call["body"]["variables"]["id"] == "gid://shopify/GiftCard/1001"
+    assert credit_call["body"]["variables"]["input"]["creditAmount"] == {"amount": "5.00", "currencyCode": "USD"}
+    assert card_balance(gateway) == Decimal("25.00")
+
+    # more than is left to refund (30 - 5): refused by the gateway, nothing sent
+    calls_before = len(sim.calls())
+    body = psp_refused(act(gateway, "refund", instrument, [created, refund], 25.01))
+    assert re.search(r"\b25(\.0+)? is available for refund", body["message"]), body
+    assert len(sim.calls()) == calls_before
+    assert card_balance(gateway) == Decimal("25.00")
+
+    # revoke gives back all that is still refundable (25.00)
+    [revoked] = ok(act(gateway, "revoke", instrument, [created, refund]))
+    assert (revoked["reason"], revoked["capture_amount"], revoked["refund_amount"]) == ("revoke", 0, -25.0)
+    assert mutations(sim, "giftCardCredit")[-1]["body"]["variables"]["input"]["creditAmount"]["amount"] == "25.00"
+    assert card_balance(gateway) == Decimal("50.00")
+    # revoking again, with nothing left, calls nothing
+    calls_before = len(sim.calls())
+    [again] = ok(act(gateway, "revoke", instrument, [created, refund, revoked]))
+    assert again["refund_amount"] == 0 and again["transaction_id"] == f"{instrument}-revoke"
+    assert len(sim.calls()) == calls_before
+
+
+def test_insufficient_funds(gateway, sim):
+    body = psp_refused(create(gateway, 50.01))
+    assert body["details"]["shopify_code"] == "INSUFFICIENT_FUNDS"
+    assert card_balance(gateway) == Decimal("50.00")
+    ok(create(gateway, 50.00))  # the whole balance may be paid
+    assert card_balance(gateway) == Decimal("0.00")
+
+
+@pytest.mark.parametrize(("code", "message"), [("NOSUCHCARD123", "does not exist"),
+                                                ("GIFTDISABLED15", "deactivated")])
+def test_card_not_found_or_deactivated_is_refused_before_any_debit(gateway, sim, code, message):
+    body = psp_refused(create(gateway, 1.00, code=code))
+    assert message in body["message"]
+    assert mutations(sim, "giftCardDebit") == []
+
+
+def test_expired_card_is_refused_by_shopify(gateway, sim):
+    body = psp_refused(create(gateway, 1.00, code="GIFTEXPIRED1000"))
+    assert body["details"]["shopify_code"] == "INVALID"
+    assert card_balance(gateway, "GIFTEXPIRED1000") == Decimal("10.00")
+
+
+def test_payment_in_another_currency_than_the_card(gateway, sim):
+    body = psp_refused(create(gateway, 1.00, currency="EUR"))
+    assert body["details"]["shopify_code"] == "MISMATCHING_CURRENCY"
+    assert card_balance(gateway) == Decimal("50.00")
+
+
+def test_refund_of_a_deactivated_card_is_refused(gateway, sim):
+    [created] = ok(create(gateway, 10.00))
+    sim.http.post("/_sim/cards", json={"code": CODE, "balance": "40.00", "initial_value": "50.00",
+                                       "enabled": False}).raise_for_status()
+    body = psp_refused(act(gateway, "refund", created["instrument_id"], [created], 10.00))
+    assert body["details"]["shopify_code"] == "INVALID"
+
+
+def test_an_unknown_refund_outcome_is_not_retried(gateway, sim):
+    """No idempotency key at Shopify: a 5xx on the credit may have credited; NewStore must not retry."""
+    [created] = ok(create(gateway, 10.00))
+    sim.fault("status", status=502)
+    body = psp_refused(act(gateway, "refund", created["instrument_id"], [created], 10.00), code="psp_api_error")
+    assert body["details"]["gateway_error"] == "provider_error"
+
+
+def test_throttling_is_retryable(gateway, sim):
+    card_balance(gateway)  # the token is fetched
+    sim.fault("status", status=429)
+    body = psp_refused(create(gateway, 1.00), status=500, code="rate_limit")
+    assert body["details"]["gateway_error"] == "rate_limit"
+    assert card_balance(gateway) == Decimal("50.00")
