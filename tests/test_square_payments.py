@@ -1,18 +1,23 @@
 """Square gift cards as a payment method.
 
-First the simulator's Gift Card Activities for spending and crediting a card (REDEEM, REFUND,
+The simulator's Gift Card Activities for spending and crediting a card (REDEEM, REFUND,
 ADJUST_INCREMENT / ADJUST_DECREMENT), over HTTP, as strict as Square's API
 (square/connect-api-specification, api.json: CreateGiftCardActivity, GiftCardActivityRedeem,
-GiftCardActivityRefund, GiftCardActivityAdjustIncrement/Decrement, ErrorCode).
+GiftCardActivityRefund, GiftCardActivityAdjustIncrement/Decrement, ErrorCode); then NewStore's
+payment webhooks through mappings/square.yaml ("redeem at once") against it.
 """
 
 from __future__ import annotations
 
+import time
+from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 
-from .conftest import ROOT, start_simulator
+from .conftest import ROOT, client_for, start_simulator, write_config
+from .newstore_spec import check_psp_error, check_psp_response
 
 TOKEN_FILE = ROOT / "examples" / "providers" / "square" / "square.token"
 ACTIVITIES = "/v2/gift-cards/activities"
@@ -247,3 +252,172 @@ def test_details_of_another_type_conflict(sim):
                     refund_activity_details={"redeem_activity_id": "x", "amount_money": usd(100)})
     assert made.status_code == 400 and only_error(made)["code"] == "CONFLICTING_PARAMETERS"
     assert balance(sim) == 5000
+
+
+# --- NewStore's payment webhooks through mappings/square.yaml ------------------------------------
+
+MAPPING = ROOT / "mappings" / "square.yaml"
+_JSON = msgspec.json.Encoder(decimal_format="number")  # amounts go out as exact JSON numbers
+
+
+def _gateway(square, directory, mapping=MAPPING):
+    config = write_config(directory, {"square": {
+        "mapping": str(mapping),
+        "vars": {"base_url": square.url, "location_id": LOCATION},
+        "secrets": {"access_token": {"file": str(TOKEN_FILE)}}, "inbound": "none"}},
+        idempotency={"key_file": str(directory / "k.key"), "store": f"sqlite:///{directory / 'idem.sqlite3'}"})
+    return client_for(config)
+
+
+@pytest.fixture
+def gateway(sim, tmp_path):
+    with _gateway(sim, tmp_path) as client:
+        yield client
+
+
+def _post(client, path: str, body: dict[str, Any]):
+    return client.post(path, content=_JSON.encode(body), headers={"Content-Type": "application/json"})
+
+
+def _checked(response):
+    if response.status_code == 200:
+        check_psp_response(response.json())
+    else:
+        check_psp_error(response.json())
+    return response
+
+
+def create(client, key: str, amount: str, number: str = CARD):
+    return _checked(_post(client, "/square/financial_instruments", {
+        "account_id": "acct-1", "idempotency_key": key, "retry_id": f"{key}-retry",
+        "arguments": {"instrument": {"type": "token", "identifier": number}, "amount": Decimal(amount),
+                      "currency": "USD", "payment_method": "gift_card"}}))
+
+
+def act(client, action: str, instrument: str, key: str, transactions: list, amount: str | None):
+    body: dict[str, Any] = {"account_id": "acct-1", "instrument_id": instrument, "transactions": transactions,
+                            "idempotency_key": key}
+    if amount is not None:
+        body["arguments"] = {"amount": Decimal(amount), "currency": "USD"}
+    return _checked(_post(client, f"/square/financial_instruments/{instrument}/_{action}", body))
+
+
+def gift_card_balance(client, number: str = CARD) -> Decimal:
+    answer = client.post("/square/gift_card/balance", json={"identifier": {"number": number}})
+    assert answer.status_code == 200, answer.text
+    return Decimal(str(answer.json()["value"]))
+
+
+def redeem_calls(sim) -> list[dict[str, Any]]:
+    return [c for c in sim.calls() if c["path"] == ACTIVITIES
+            and c["body"]["gift_card_activity"]["type"] == "REDEEM"]
+
+
+def clear_calls(sim) -> None:
+    sim.http.delete("/_sim/calls").raise_for_status()
+
+
+def test_purchase_lifecycle(gateway, sim):
+    created = create(gateway, "pay-life-1", "30.00")
+    assert created.status_code == 200, created.text
+    [txn] = created.json()
+    instrument = txn["instrument_id"]
+    assert instrument.startswith("gcact_") and txn["transaction_id"] == instrument
+    assert (Decimal(str(txn["capture_amount"])), Decimal(str(txn["refund_amount"]))) == (0, Decimal("30.00"))
+    assert txn["reason"] == "capture" and txn["currency"] == "USD"
+    assert txn["metadata"]["gift_card_id"].startswith("gftc:")
+    assert txn["metadata"]["essential"]["instrument_metadata"]["gift_card_number"] == "****1111"
+    assert CARD not in created.text  # only the last 4 go back to NewStore
+    [redeem] = redeem_calls(sim)
+    assert redeem["body"]["idempotency_key"] == "pay-life-1-redeem"
+    assert redeem["body"]["gift_card_activity"]["redeem_activity_details"] == {
+        "amount_money": usd(3000), "reference_id": "acct-1"}
+    assert gift_card_balance(gateway) == Decimal("20.00")
+    transactions = created.json()
+
+    clear_calls(sim)
+    captured = act(gateway, "capture", instrument, "cap-life-1", transactions, "30.00")
+    assert captured.status_code == 200, captured.text
+    assert captured.json() == []
+    assert sim.calls() == []  # nothing to capture at Square: the money was taken at create
+
+    refunded = act(gateway, "refund", instrument, "ref-life-1", transactions, "5.00")
+    assert refunded.status_code == 200, refunded.text
+    [credit] = refunded.json()
+    assert credit["instrument_id"] == instrument and credit["reason"] == "refund"
+    assert Decimal(str(credit["refund_amount"])) == Decimal("-5.00")
+    [call] = sim.calls()
+    details = call["body"]["gift_card_activity"]
+    assert details["type"] == "REFUND" and details["gift_card_id"] == txn["metadata"]["gift_card_id"]
+    assert details["refund_activity_details"]["redeem_activity_id"] == instrument
+    assert call["body"]["idempotency_key"] == "ref-life-1-refund"
+    assert gift_card_balance(gateway) == Decimal("25.00")
+    transactions += refunded.json()
+
+    clear_calls(sim)
+    too_much = act(gateway, "refund", instrument, "ref-life-2", transactions, "25.01")
+    assert too_much.status_code == 400, too_much.text
+    assert too_much.json()["error_code"] == "instrument_error"
+    assert sim.calls() == []  # refused by the gateway, before Square
+    assert gift_card_balance(gateway) == Decimal("25.00")
+
+    clear_calls(sim)
+    revoked = act(gateway, "revoke", instrument, "rev-life-1", transactions, None)
+    assert revoked.status_code == 200, revoked.text
+    [void] = revoked.json()
+    assert void["reason"] == "revoke" and Decimal(str(void["refund_amount"])) == Decimal("-25.00")
+    [call] = [c for c in sim.calls() if c["path"] == ACTIVITIES]
+    assert call["body"]["gift_card_activity"]["refund_activity_details"]["amount_money"] == usd(2500)
+    assert gift_card_balance(gateway) == Decimal("50.00")
+    transactions += revoked.json()
+
+    clear_calls(sim)
+    again = act(gateway, "revoke", instrument, "rev-life-2", transactions, None)
+    assert again.status_code == 200 and again.json() == []
+    assert sim.calls() == []
+
+
+@pytest.mark.parametrize(("number", "amount", "why"), [
+    (CARD, "50.01", "The gift card's balance is lower than the amount."),
+    ("7783329999999999", "10.00", "The gift card does not exist."),
+    ("7783320000003333", "10.00", "The gift card is not active."),   # DEACTIVATED
+    ("7783320000004444", "10.00", "The gift card is not active."),   # BLOCKED
+    ("7783320000005551", "10.00", "The gift card is not active."),   # PENDING
+])
+def test_create_refused_is_a_definitive_instrument_error(gateway, sim, number, amount, why):
+    before = {c["gan"]: c["balance_money"] for c in sim.http.get("/_sim/cards").json()["cards"]}
+    refused = create(gateway, f"pay-no-{number}", amount, number)
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert set(body) == {"error_code", "message", "details"}
+    assert (body["error_code"], body["message"]) == ("instrument_error", why)
+    assert number not in refused.text
+    after = {c["gan"]: c["balance_money"] for c in sim.http.get("/_sim/cards").json()["cards"]}
+    assert after == before
+    # Definitive: the same key is answered the same without asking Square again.
+    clear_calls(sim)
+    assert create(gateway, f"pay-no-{number}", amount, number).content == refused.content
+    assert sim.calls() == []
+
+
+def test_a_timeout_then_newstores_retry_redeems_once(sim, tmp_path):
+    fast = tmp_path / "square-fast.yaml"
+    text = MAPPING.read_text()
+    assert "\ntimeout: 10\n" in text
+    fast.write_text(text.replace("\ntimeout: 10\n", "\ntimeout: 0.5\n"))
+    with _gateway(sim, tmp_path, fast) as client:
+        sim.fault("delay", seconds=1.5)
+        lost = create(client, "pay-timeout-1", "30.00")
+        assert lost.status_code == 500, lost.text
+        assert lost.json()["error_code"] == "retry_error"  # retry_safe: NewStore retries the same key
+        time.sleep(1.5)  # Square finishes the first REDEEM meanwhile
+        retried = create(client, "pay-timeout-1", "30.00")
+        assert retried.status_code == 200, retried.text
+        replayed = create(client, "pay-timeout-1", "30.00")
+        assert replayed.content == retried.content
+        assert gift_card_balance(client) == Decimal("20.00")  # redeemed once
+    first, second = redeem_calls(sim)  # the third request was the gateway's own replay
+    assert first["body"] == second["body"]  # the same Square idempotency_key and body: Square replayed
+    assert first["body"]["idempotency_key"] == "pay-timeout-1-redeem"
+    [card] = [c for c in sim.http.get("/_sim/cards").json()["cards"] if c["gan"] == CARD]
+    assert card["balance_money"] == usd(2000)
