@@ -414,12 +414,17 @@ def validate_activity(activity: GiftCardActivityInput) -> Outcome | None:
         for name in ("redeem_activity_id", "amount_money"):
             if getattr(details, name) is None:
                 return error(
-                    400, "MISSING_REQUIRED_PARAMETER", "Field must be set", field=f"gift_card_activity.{detail_field}.{name}"
+                    400,
+                    "MISSING_REQUIRED_PARAMETER",
+                    "Field must be set",
+                    field=f"gift_card_activity.{detail_field}.{name}",
                 )
         assert details.redeem_activity_id is not None
         if not details.redeem_activity_id:
             return error(
-                400, "VALUE_TOO_SHORT", "Must be at least 1 characters long.",
+                400,
+                "VALUE_TOO_SHORT",
+                "Must be at least 1 characters long.",
                 field=f"gift_card_activity.{detail_field}.redeem_activity_id",
             )
     if isinstance(details, (RedeemDetails, RefundDetails, AdjustIncrementDetails, AdjustDecrementDetails)):
