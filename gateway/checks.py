@@ -6,6 +6,8 @@ what the compiled plan does.
 
 from __future__ import annotations
 
+from . import diagnostics as rules
+
 import re
 from typing import Any
 
@@ -25,10 +27,9 @@ def literal_secrets(ctx: FileContext, raw: Any, path: KeyPath) -> None:
     if isinstance(raw, dict):
         for key, value in raw.items():
             if isinstance(value, str) and not is_template(value) and _looks_secret(str(key), value):
-                ctx.report(path + (key,), "GW050",
+                ctx.report(path + (key,), rules.SECRET_LITERAL,
                            f"`{key}` holds what looks like a credential written literally; declare it in "
-                           "`secrets:` and send it with `auth`, so it comes from the environment",
-                           severity="warning")
+                           "`secrets:` and send it with `auth`, so it comes from the environment")
             elif isinstance(value, (dict, list)):
                 literal_secrets(ctx, value, path + (key,))
     elif isinstance(raw, list):
@@ -47,7 +48,7 @@ def never_runs(ctx: FileContext, step: model.Step, path: KeyPath) -> None:
     if step.if_ is None or step.if_ is True:
         return
     if step.if_ is False:
-        ctx.report(path + ("if",), "GW038", f"step `{step.name}` never runs: its `if` is always false", severity="warning")
+        ctx.report(path + ("if",), rules.MAPPING_STEP_NEVER_RUNS, f"step `{step.name}` never runs: its `if` is always false")
         return
     try:
         tree = parse("{{ " + step.if_ + " }}").tree
@@ -61,16 +62,15 @@ def never_runs(ctx: FileContext, step: model.Step, path: KeyPath) -> None:
         except nodes.Impossible:
             return
         if not value:
-            ctx.report(path + ("if",), "GW038", f"step `{step.name}` never runs: its `if` is always false",
-                       severity="warning")
+            ctx.report(path + ("if",), rules.MAPPING_STEP_NEVER_RUNS, f"step `{step.name}` never runs: its `if` is always false")
 
 
 def unused_extracts(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, used: set[tuple[str, str]]) -> None:
     for i, step in enumerate(spec.steps):
         for name in step.extract:
             if (step.name, name) not in used:
-                ctx.report(path + ("steps", i, "extract", name), "GW036",
-                           f"step `{step.name}` extracts `{name}`, which nothing reads", severity="warning", at_key=True)
+                ctx.report(path + ("steps", i, "extract", name), rules.MAPPING_UNUSED_EXTRACT,
+                           f"step `{step.name}` extracts `{name}`, which nothing reads", at_key=True)
 
 
 def shadowed_rules(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, mapping_rules: list[model.ErrorRule]) -> None:
@@ -89,13 +89,13 @@ def shadowed_rules(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, m
     for rpath, whys in verdicts.items():
         if all(whys):
             target = rpath + ("match",) if whys[0] == _CONSTANT else rpath
-            ctx.report(target, "GW034", whys[0] or "", severity="warning")
+            ctx.report(target, rules.MAPPING_RULE_NEVER_MATCHES, whys[0] or "")
 
 
-def mapping_rules_shadowed(ctx: FileContext, rules: list[model.ErrorRule]) -> None:
-    for rpath, why in _shadowed(ctx, [(("errors", i), r) for i, r in enumerate(rules)]).items():
+def mapping_rules_shadowed(ctx: FileContext, mapping_rules: list[model.ErrorRule]) -> None:
+    for rpath, why in _shadowed(ctx, [(("errors", i), r) for i, r in enumerate(mapping_rules)]).items():
         if why:
-            ctx.report(rpath + ("match",) if why == _CONSTANT else rpath, "GW034", why, severity="warning")
+            ctx.report(rpath + ("match",) if why == _CONSTANT else rpath, rules.MAPPING_RULE_NEVER_MATCHES, why)
 
 
 _CONSTANT = "this rule's `match` is a constant false value: it can never match"

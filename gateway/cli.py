@@ -7,12 +7,15 @@ runs the app under uvicorn.
 
 from __future__ import annotations
 
+from . import diagnostics as rules
+
 import argparse
 import os
 import sys
 from pathlib import Path
 
 from . import logs
+from .contract import OPERATIONS
 from .diagnostics import errors
 from .lint.format import FORMATS
 from .load import load
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("paths", nargs="*", type=Path, help="*.test.yaml files or folders (default: mappings/)")
     render = sub.add_parser("render", help="show the requests a webhook would send (secrets and PINs masked)")
     render.add_argument("provider")
-    render.add_argument("operation", choices=["balance", "issue", "activate", "deactivate"])
+    render.add_argument("operation", choices=list(OPERATIONS))
     render.add_argument("request", nargs="?", help="NewStore request body: a JSON file, or - for stdin "
                                                   "(default: NewStore's example for the operation)")
     render.add_argument("--config", default="gateway.yaml", help="path of gateway.yaml (default: %(default)s)")
@@ -92,7 +95,7 @@ def _render(args: argparse.Namespace) -> int:
 
     plan, diagnostics = load(args.config, require_secrets=args.send, eager=True)
     for d in diagnostics:
-        if d.severity == "error" or d.code == "GW040":
+        if d.severity == "error" or d.code == rules.SECRET_UNSET.code:
             print(f"{d.severity}: {d}", file=sys.stderr)
     if plan is None:
         return 1

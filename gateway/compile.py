@@ -8,6 +8,8 @@ is checked here, and each problem becomes a diagnostic at the YAML line the user
 
 from __future__ import annotations
 
+from . import diagnostics as rules
+
 import difflib
 import re
 import typing
@@ -94,7 +96,7 @@ class _Compiler:
                     self.ctx.report(path, problem.code, problem.message, line_offset=problem.lineno)
                 if "omit" in free and not (item and isinstance(compiled, Expr)):
                     line = next((r.lineno for r in found if r.root == "omit"), 1)
-                    self.ctx.report(path, "GW012", "template reads `omit`, which only a template that is exactly one "
+                    self.ctx.report(path, rules.TEMPLATE_UNDEFINED_NAME, "template reads `omit`, which only a template that is exactly one "
                                     "`{{ expression }}` and the whole value of a field or list item may use "
                                     "(it leaves that field or item out); here it would have to become text",
                                     line_offset=line)
@@ -118,17 +120,17 @@ class _Compiler:
         except jmespath.exceptions.ParseError as exc:
             pos = exc.lex_position if isinstance(getattr(exc, "lex_position", None), int) else 0
             detail = str(exc).splitlines()[0].removeprefix("Invalid jmespath expression: ").rstrip(":")
-            self.ctx.report(path, "GW020", f"JMESPath syntax error at character {pos + 1} of `{expr}`: {detail}",
+            self.ctx.report(path, rules.JMESPATH_SYNTAX, f"JMESPath syntax error at character {pos + 1} of `{expr}`: {detail}",
                             col_offset=pos, text=expr)
             return None
         except jmespath.exceptions.JMESPathError as exc:
-            self.ctx.report(path, "GW020", f"JMESPath error: {exc}")
+            self.ctx.report(path, rules.JMESPATH_SYNTAX, f"JMESPath error: {exc}")
             return None
         for name in _function_names(compiled.parsed):
             if name not in FUNCTION_NAMES:
                 hint = difflib.get_close_matches(name, sorted(FUNCTION_NAMES), n=1)
                 tail = f"; did you mean `{hint[0]}`?" if hint else ""
-                self.ctx.report(path, "GW021", f"JMESPath function `{name}()` does not exist{tail}")
+                self.ctx.report(path, rules.JMESPATH_UNKNOWN_FUNCTION, f"JMESPath function `{name}()` does not exist{tail}")
                 return None
         return compiled
 
@@ -139,7 +141,7 @@ class _Compiler:
         declared_secrets = tuple(raw.secrets)
         for ref_path, secret in _auth_secret_refs(raw.auth):
             if secret not in declared_secrets:
-                self.ctx.report(("auth",) + ref_path, "GW042",
+                self.ctx.report(("auth",) + ref_path, rules.PROVIDER_SECRETS,
                                 f"auth uses secret `{secret}`, which the mapping does not declare; add it to `secrets:`")
         self.variables = frozenset(raw.vars)
         auth_values = self._auth_templates(raw.auth)
@@ -156,7 +158,7 @@ class _Compiler:
             if name not in OPERATIONS:
                 hint = difflib.get_close_matches(name, list(OPERATIONS), n=1)
                 tail = f"did you mean `{hint[0]}`?" if hint else f"NewStore's operations are: {', '.join(OPERATIONS)}"
-                self.ctx.report(path, "GW030", f"unknown operation `{name}`; {tail}", at_key=True)
+                self.ctx.report(path, rules.MAPPING_UNKNOWN_OPERATION, f"unknown operation `{name}`; {tail}", at_key=True)
                 continue
             op = self.operation(name, spec, path)
             if op is not None:
@@ -167,10 +169,10 @@ class _Compiler:
                 continue  # a mapping may serve gift cards only, or payments only
             for name in contract.operations:
                 if name not in raw.operations:
-                    self.ctx.report(("operations",), "GW037",
+                    self.ctx.report(("operations",), rules.MAPPING_OPERATION_MISSING,
                                     f"operation `{name}` ({contract.title}) is neither mapped nor declared "
                                     "`unsupported`; NewStore will get a 400 `unsupported_operation` for it",
-                                    severity="warning", at_key=True)
+                                    at_key=True)
         if any(d.severity == "error" for d in self.ctx.diagnostics[before:]):
             return None
         return MappingPlan(
@@ -201,10 +203,10 @@ class _Compiler:
 
     def operation(self, name: str, spec: model.OperationSpec, path: KeyPath) -> OperationPlan | None:
         if spec.unsupported is not None and (spec.steps or spec.response is not None):
-            self.ctx.report(path, "GW033", f"operation `{name}` is declared `unsupported` but also has steps or a response; keep one")
+            self.ctx.report(path, rules.MAPPING_OPERATION, f"operation `{name}` is declared `unsupported` but also has steps or a response; keep one")
             return None
         if spec.unsupported is None and not spec.steps and spec.response is None:
-            self.ctx.report(path, "GW033", f"operation `{name}` has no `steps`; map it or declare it `unsupported: <reason>`")
+            self.ctx.report(path, rules.MAPPING_OPERATION, f"operation `{name}` has no `steps`; map it or declare it `unsupported: <reason>`")
             return None
         if spec.unsupported is not None:
             return OperationPlan(name, self.where(path), spec.unsupported, (), (), Const(None))
@@ -215,7 +217,7 @@ class _Compiler:
         for i, step in enumerate(spec.steps):
             step_path = path + ("steps", i)
             if step.name in visible:
-                self.ctx.report(step_path + ("name",), "GW031", f"step name `{step.name}` is used twice in `{name}`")
+                self.ctx.report(step_path + ("name",), rules.MAPPING_STEP, f"step name `{step.name}` is used twice in `{name}`")
             later = frozenset(s.name for s in spec.steps[i:])
             scope = Scope(_names(name), self.variables, name, dict(visible), later, used)
             compiled = self.step(step, step_path, scope)
@@ -224,19 +226,19 @@ class _Compiler:
             visible[step.name] = tuple(step.extract)
         all_steps = Scope(_names(name), self.variables, name, dict(visible), frozenset(), used)
         if spec.response is None and OPERATIONS[name].required:
-            self.ctx.report(path, "GW032", f"operation `{name}` has no `response`; NewStore requires {', '.join(OPERATIONS[name].required)}")
+            self.ctx.report(path, rules.MAPPING_RESPONSE, f"operation `{name}` has no `response`; NewStore requires {', '.join(OPERATIONS[name].required)}")
         else:
             self._check_response_shape(name, spec.response, path + ("response",))
         response = self.value(spec.response if spec.response is not None else {}, path + ("response",), all_steps)
         # An operation's rules may fire in its first step: their messages can read no step.
         no_steps = Scope(_names(name), self.variables, name, {}, frozenset(visible))
-        rules = self.rules(spec.errors, path + ("errors",), no_steps.with_response())
+        operation_rules = self.rules(spec.errors, path + ("errors",), no_steps.with_response())
         self._check_error_codes(name, spec, path)
         if sum(d.severity == "error" for d in self.ctx.diagnostics) == errors_before:
             # A template that did not compile could not be searched for what it reads.
             checks.unused_extracts(self.ctx, spec, path, used)
         checks.shadowed_rules(self.ctx, spec, path, self.mapping_rules)
-        return OperationPlan(name, self.where(path), None, tuple(steps), rules, response, spec.retry_safe)
+        return OperationPlan(name, self.where(path), None, tuple(steps), operation_rules, response, spec.retry_safe)
 
     def _check_error_codes(self, name: str, spec: model.OperationSpec, path: KeyPath) -> None:
         codes = CONTRACTS[OPERATIONS[name].contract].error_codes
@@ -249,7 +251,7 @@ class _Compiler:
             if rule.error_code not in codes:
                 hint = difflib.get_close_matches(rule.error_code, codes, n=1)
                 tail = f"did you mean `{hint[0]}`?" if hint else f"it has: {', '.join(codes)}"
-                self.ctx.report(where + ("error_code",), "GW039",
+                self.ctx.report(where + ("error_code",), rules.MAPPING_ERROR_CODE,
                                 f"`{rule.error_code}` is not an error code of NewStore's Payment Provider Webhooks "
                                 f"(`{name}`); {tail}")
 
@@ -260,7 +262,7 @@ class _Compiler:
                 for i, item in enumerate(raw):
                     _check_fields(self.ctx, item_type, item, path + (i,), op)
             elif isinstance(raw, dict):
-                self.ctx.report(path, "GW032", f"NewStore's `{op}` response is a list of transactions, not a mapping")
+                self.ctx.report(path, rules.MAPPING_RESPONSE, f"NewStore's `{op}` response is a list of transactions, not a mapping")
             return
         if not isinstance(raw, dict):
             return  # a whole-response template; checked when it renders
@@ -270,7 +272,7 @@ class _Compiler:
                 if isinstance(node, dict) and part in node:
                     node = node[part]
                 elif isinstance(node, dict):
-                    self.ctx.report(path, "GW032", f"the `{op}` response lacks `{required}`, which NewStore requires")
+                    self.ctx.report(path, rules.MAPPING_RESPONSE, f"the `{op}` response lacks `{required}`, which NewStore requires")
                     break
                 else:
                     break  # a template produces this part; checked when it renders
@@ -280,17 +282,17 @@ class _Compiler:
         req = step.request
         rpath = path + ("request",)
         if (req.path is None) == (req.url is None):
-            self.ctx.report(rpath, "GW031", f"step `{step.name}` needs exactly one of `path` (joined to base_url) or `url`")
+            self.ctx.report(rpath, rules.MAPPING_STEP, f"step `{step.name}` needs exactly one of `path` (joined to base_url) or `url`")
             return None
         if req.path is not None and not req.path.startswith(("/", "{{", "{%")):
-            self.ctx.report(rpath + ("path",), "GW031", "`path` must start with `/` (it is joined to the mapping's base_url)")
+            self.ctx.report(rpath + ("path",), rules.MAPPING_STEP, "`path` must start with `/` (it is joined to the mapping's base_url)")
         kinds = [k for k in ("json", "form", "graphql", "text", "xml") if getattr(req, k) not in (None, msgspec.UNSET)]
         if len(kinds) > 1:
-            self.ctx.report(rpath, "GW031", f"step `{step.name}` has several bodies ({', '.join(kinds)}); keep one")
+            self.ctx.report(rpath, rules.MAPPING_STEP, f"step `{step.name}` has several bodies ({', '.join(kinds)}); keep one")
             return None
         for name in step.extract:
             if name in _RESERVED_EXTRACT:
-                self.ctx.report(path + ("extract", name), "GW031", f"`{name}` is reserved (steps.<name>.response holds the raw response); pick another name")
+                self.ctx.report(path + ("extract", name), rules.MAPPING_STEP, f"`{name}` is reserved (steps.<name>.response holds the raw response); pick another name")
         target_raw = req.path if req.path is not None else req.url
         target_value = self.value(target_raw, rpath + ("path" if req.path is not None else "url",), scope,
                                   native=False, env=URL_ENV)
@@ -352,12 +354,12 @@ class _Compiler:
                             req.content_type or "text/plain; charset=utf-8")
         return BodyPlan("xml", self.value(req.xml, path + ("xml",), scope, native=False, env=XML_ENV), req.content_type or "application/xml; charset=utf-8")
 
-    def rules(self, rules: list[model.ErrorRule], path: KeyPath, scope: Scope) -> tuple[ErrorRulePlan, ...]:
+    def rules(self, specs: list[model.ErrorRule], path: KeyPath, scope: Scope) -> tuple[ErrorRulePlan, ...]:
         out = []
-        for i, rule in enumerate(rules):
+        for i, rule in enumerate(specs):
             rpath = path + (i,)
             if rule.status is None and rule.match is None:
-                self.ctx.report(rpath, "GW035", "an error rule needs `status`, `match` or both; without them it would match every answer, successes included")
+                self.ctx.report(rpath, rules.MAPPING_RULE_MATCHES_EVERYTHING, "an error rule needs `status`, `match` or both; without them it would match every answer, successes included")
                 continue
             statuses = self._statuses(rule.status, rpath + ("status",)) if rule.status is not None else None
             match = self.jmes(rule.match, rpath + ("match",)) if rule.match else None
@@ -383,7 +385,7 @@ class _Compiler:
             elif isinstance(item, str) and _STATUS_CLASS.match(item):
                 classes.add(int(item[0]))
             else:
-                self.ctx.report(path, "GW004", f"`{item}` is not an HTTP status: write a code like 404 or a class like \"4xx\"")
+                self.ctx.report(path, rules.CONFIG_WRONG_TYPE, f"`{item}` is not an HTTP status: write a code like 404 or a class like \"4xx\"")
                 return None
         frozen_exact, frozen_classes = frozenset(exact), frozenset(classes)
         return lambda status: status in frozen_exact or status // 100 in frozen_classes
@@ -399,7 +401,7 @@ def _check_fields(ctx: FileContext, type_: Any, raw: Any, path: KeyPath, op: str
         if key not in by_name:
             hint = difflib.get_close_matches(str(key), list(by_name), n=1)
             tail = f"did you mean `{hint[0]}`?" if hint else f"it has: {', '.join(by_name)}"
-            ctx.report(path + (key,), "GW032", f"NewStore's `{op}` response has no field `{key}`; {tail}")
+            ctx.report(path + (key,), rules.MAPPING_RESPONSE, f"NewStore's `{op}` response has no field `{key}`; {tail}")
             continue
         inner = type_hints.get(by_name[key].name)
         for arg in typing.get_args(inner) or (inner,):

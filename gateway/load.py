@@ -7,6 +7,8 @@ that is not set is a warning instead of an error, since CI rarely has production
 
 from __future__ import annotations
 
+from . import diagnostics as rules
+
 import base64
 import difflib
 import ipaddress
@@ -56,7 +58,7 @@ def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
     for name, entry in raw.providers.items():
         ppath = ("providers", name)
         if not _ROUTE_NAME.match(name):
-            ctx.report(ppath, "GW043", at_key=True, message=f"provider name `{name}` must be lowercase letters, digits, `-` or `_` "
+            ctx.report(ppath, rules.PROVIDER_NAME, at_key=True, message=f"provider name `{name}` must be lowercase letters, digits, `-` or `_` "
                                        "(it is the first segment of NewStore's URL)")
             continue
         mapping_path = (ctx.base_dir / entry.mapping).resolve()
@@ -102,12 +104,12 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
     try:
         base_url = str(mapping.base_url.render({"vars": variables})).rstrip("/")
     except RenderError as exc:
-        ctx.report(ppath, "GW045", f"the base_url of `{mapping.file}` does not render for `{name}`: {exc.message}", at_key=True)
+        ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the base_url of `{mapping.file}` does not render for `{name}`: {exc.message}", at_key=True)
     if base_url and not re.match(r"^https?://[^/\s]+", base_url):
-        ctx.report(ppath, "GW045", f"base_url for `{name}` must be an absolute http(s) URL, got `{base_url}`", at_key=True)
+        ctx.report(ppath, rules.PROVIDER_BASE_URL, f"base_url for `{name}` must be an absolute http(s) URL, got `{base_url}`", at_key=True)
     elif base_url.startswith("http://") and not _is_loopback(base_url):
-        ctx.report(ppath, "GW046", f"base_url for `{name}` is plain http to another machine; card numbers and "
-                                   "credentials would travel unencrypted: use https", severity="warning", at_key=True)
+        ctx.report(ppath, rules.PROVIDER_INSECURE_BASE_URL, f"base_url for `{name}` is plain http to another machine; card numbers and "
+                                   "credentials would travel unencrypted: use https", at_key=True)
     token_url = _token_url(ctx, ppath, mapping, variables)
     if any(d.severity == "error" for d in ctx.diagnostics[before:]):
         return None
@@ -130,31 +132,31 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
     path = ("idempotency",)
     url = settings.store
     if not url.startswith(("sqlite:///", "redis://", "rediss://", "unix://", "postgresql://", "postgres://")):
-        ctx.report(path + ("store",), "GW048", f"`{url.split(':', 1)[0]}:` is not a store this gateway knows; "
+        ctx.report(path + ("store",), rules.IDEMPOTENCY_STORE, f"`{url.split(':', 1)[0]}:` is not a store this gateway knows; "
                                                "use sqlite:///path, redis://host:port/db or postgresql://…")
         return None
     keys: list[tuple[str, Secret]] = []
     for i, entry in enumerate(settings.encryption_keys):
         kpath = path + ("encryption_keys", i)
         if any(entry.id == other for other, _ in keys):
-            ctx.report(kpath + ("id",), "GW049", f"encryption key id `{entry.id}` is used twice; ids name keys in stored records")
+            ctx.report(kpath + ("id",), rules.IDEMPOTENCY_KEY, f"encryption key id `{entry.id}` is used twice; ids name keys in stored records")
             continue
         try:
             secret = resolve(entry.key, ctx.base_dir)
             decode_key(secret.reveal())
         except SecretUnavailable as exc:
-            ctx.report(kpath + ("key",), "GW040", f"encryption key `{entry.id}`: {exc}",
+            ctx.report(kpath + ("key",), rules.SECRET_UNSET, f"encryption key `{entry.id}`: {exc}",
                        severity="error" if require_secrets else "warning")
             continue
         except ValueError as exc:
-            ctx.report(kpath + ("key",), "GW049", f"encryption key `{entry.id}`: {exc}")
+            ctx.report(kpath + ("key",), rules.IDEMPOTENCY_KEY, f"encryption key `{entry.id}`: {exc}")
             continue
         keys.append((entry.id, secret))
     shared = not url.startswith("sqlite:///")
     key_file = None
     if not settings.encryption_keys:
         if shared:
-            ctx.report(path + ("store",) if raw.idempotency else path, "GW048",
+            ctx.report(path + ("store",) if raw.idempotency else path, rules.IDEMPOTENCY_STORE,
                        "a store shared by several instances needs `encryption_keys` (the same keys on every "
                        "instance); a generated key file would differ from machine to machine")
             return None
@@ -162,13 +164,13 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
         db = db if db.is_absolute() else ctx.base_dir / db
         key_file = str(ctx.base_dir / settings.key_file if settings.key_file else db.parent / "idempotency.key")
         if settings.key_file is None:
-            ctx.report(path if raw.idempotency else (), "GW047",
+            ctx.report(path if raw.idempotency else (), rules.IDEMPOTENCY_DEFAULT_KEY,
                        f"no encryption key for stored responses is configured: one is generated into `{display_path(Path(key_file))}`. "
                        "Set idempotency.encryption_keys (or say key_file: explicitly) to choose",
-                       severity="warning", at_key=raw.idempotency is not None)
+                       at_key=raw.idempotency is not None)
     deadline = max((p.deadline or raw.deadline for p in raw.providers.values()), default=raw.deadline)
     if settings.lease is not None and settings.lease < deadline + 1:
-        ctx.report(path + ("lease",), "GW048",
+        ctx.report(path + ("lease",), rules.IDEMPOTENCY_STORE,
                    f"the lease ({settings.lease:g}s) must outlast the longest webhook deadline ({deadline:g}s): "
                    "a request still running when its lease ends would let a duplicate run a second time")
         return None
@@ -184,19 +186,20 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
 
 
 def standalone_provider(name: str, mapping: MappingPlan, variables: dict[str, Any],
-                        secrets: dict[str, str]) -> tuple[ProviderPlan | None, list[str]]:
+                        secrets: dict[str, str]) -> tuple[ProviderPlan | None, list[tuple[str, str]]]:
     """A provider for one mapping outside any gateway.yaml (``gateway test``, ``gateway new``):
-    the given variables over the mapping's defaults, literal test secrets, no inbound key."""
-    problems: list[str] = []
+    the given variables over the mapping's defaults, literal test secrets, no inbound key.
+    Problems are ``(field, message)``, the field being ``vars`` or ``secrets``."""
+    problems: list[tuple[str, str]] = []
     values = {**mapping.declared_vars, **variables}
-    problems += [f"variable `{k}` needs a value (it has no default)" for k, v in values.items() if v is None]
-    problems += [f"secret `{k}` needs a test value" for k in mapping.declared_secrets if k not in secrets]
+    problems += [("vars", f"variable `{k}` needs a value (it has no default)") for k, v in values.items() if v is None]
+    problems += [("secrets", f"secret `{k}` needs a test value") for k in mapping.declared_secrets if k not in secrets]
     if problems:
         return None, problems
     try:
         base_url = str(mapping.base_url.render({"vars": values})).rstrip("/")
     except RenderError as exc:
-        return None, [f"base_url does not render: {exc.message}"]
+        return None, [("vars", f"base_url does not render: {exc.message}")]
     sealed = {k: Secret(v) for k, v in secrets.items()}
     provider = ProviderPlan(
         name=name, mapping=mapping, base_url=base_url, vars=MappingProxyType(values),
@@ -215,10 +218,10 @@ def _token_url(ctx: FileContext | None, ppath: KeyPath, mapping: MappingPlan, va
         url = str(value.render({"vars": variables}))
     except RenderError as exc:
         if ctx is not None:
-            ctx.report(ppath, "GW045", f"the auth token_url of `{mapping.file}` does not render: {exc.message}", at_key=True)
+            ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the auth token_url of `{mapping.file}` does not render: {exc.message}", at_key=True)
         return None
     if not re.match(r"^https?://[^/\s]+", url) and ctx is not None:
-        ctx.report(ppath, "GW045", f"the auth token_url must be an absolute http(s) URL, got `{url}`", at_key=True)
+        ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the auth token_url must be an absolute http(s) URL, got `{url}`", at_key=True)
     return url
 
 
@@ -239,11 +242,11 @@ def _bind_vars(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping:
         if key not in declared:
             hint = difflib.get_close_matches(key, list(declared), n=1)
             tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(declared) or 'none'}"
-            ctx.report(ppath + (key,), "GW041", f"`{mapping.file}` declares no variable `{key}`; {tail}", at_key=True)
+            ctx.report(ppath + (key,), rules.PROVIDER_VARS, f"`{mapping.file}` declares no variable `{key}`; {tail}", at_key=True)
     values = {**declared, **entry.vars}
     for key, value in values.items():
         if value is None:
-            ctx.report(ppath, "GW041", f"variable `{key}` has no default in `{mapping.file}`; set providers.{name}.vars.{key}")
+            ctx.report(ppath, rules.PROVIDER_VARS, f"variable `{key}` has no default in `{mapping.file}`; set providers.{name}.vars.{key}")
     return values
 
 
@@ -255,17 +258,17 @@ def _bind_secrets(ctx: FileContext, name: str, entry: model.ProviderEntry, mappi
         if key not in mapping.declared_secrets:
             hint = difflib.get_close_matches(key, list(mapping.declared_secrets), n=1)
             tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(mapping.declared_secrets) or 'none'}"
-            ctx.report(ppath + (key,), "GW042", f"`{mapping.file}` declares no secret `{key}`; {tail}", at_key=True)
+            ctx.report(ppath + (key,), rules.PROVIDER_SECRETS, f"`{mapping.file}` declares no secret `{key}`; {tail}", at_key=True)
             continue
         try:
             out[key] = resolve(ref, ctx.base_dir)
         except SecretUnavailable as exc:
-            ctx.report(ppath + (key,), "GW040", f"secret `{key}` of `{name}`: {exc}",
+            ctx.report(ppath + (key,), rules.SECRET_UNSET, f"secret `{key}` of `{name}`: {exc}",
                        severity="error" if require_secrets else "warning")
             out[key] = Secret("")
     for key in mapping.declared_secrets:
         if key not in entry.secrets:
-            ctx.report(ppath if entry.secrets else ("providers", name), "GW042",
+            ctx.report(ppath if entry.secrets else ("providers", name), rules.PROVIDER_SECRETS,
                        f"`{mapping.file}` needs secret `{key}`; add providers.{name}.secrets.{key}: {{env: NAME}}",
                        at_key=True)
     return out
@@ -279,7 +282,7 @@ def _bind_inbound(ctx: FileContext, name: str, entry: model.ProviderEntry, requi
     try:
         key = resolve(inbound.key, ctx.base_dir).reveal()
     except SecretUnavailable as exc:
-        ctx.report(("providers", name, "inbound", "key"), "GW040", f"inbound key of `{name}`: {exc}",
+        ctx.report(("providers", name, "inbound", "key"), rules.SECRET_UNSET, f"inbound key of `{name}`: {exc}",
                    severity="error" if require_secrets else "warning")
         key = ""
     expected = f"{inbound.scheme} {key}" if inbound.scheme else key

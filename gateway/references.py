@@ -9,6 +9,8 @@ cannot exist, so a typo is a load error at its line instead of a failed webhook 
 
 from __future__ import annotations
 
+from . import diagnostics as rules
+
 import dataclasses
 import difflib
 import functools
@@ -115,7 +117,7 @@ class Scope:
             hint = difflib.get_close_matches(name, self.names, n=1)
             tail = f"did you mean `{hint[0]}`?" if hint else f"a template here can read: {', '.join(self.names)}"
             line = next((r.lineno for r in found if r.root == name), 1)
-            yield Problem("GW012", f"template reads `{name}`, which does not exist; {tail}", line)
+            yield Problem(rules.TEMPLATE_UNDEFINED_NAME, f"template reads `{name}`, which does not exist; {tail}", line)
         for read in found:
             if read.root not in self.names:
                 continue
@@ -131,7 +133,7 @@ class Scope:
             if name not in self.variables:
                 hint = difflib.get_close_matches(str(name), sorted(self.variables), n=1)
                 tail = f"did you mean `vars.{hint[0]}`?" if hint else f"declared: {', '.join(sorted(self.variables)) or 'none'}"
-                return "GW015", f"`vars.{name}` is not declared in the mapping's `vars`; {tail}"
+                return rules.TEMPLATE_UNDECLARED_VAR, f"`vars.{name}` is not declared in the mapping's `vars`; {tail}"
         if read.root == "steps" and read.parts and self.operation is not None:
             return self._check_step(read)
         return None
@@ -140,11 +142,11 @@ class Scope:
         step = str(read.parts[0])
         if step not in self.steps:
             if step in self.later_steps:
-                return "GW014", f"`steps.{step}` runs after this template; only earlier steps can be read"
+                return rules.TEMPLATE_UNKNOWN_STEP_VALUE, f"`steps.{step}` runs after this template; only earlier steps can be read"
             known = list(self.steps)
             hint = difflib.get_close_matches(step, known, n=1)
             tail = f"did you mean `steps.{hint[0]}`?" if hint else f"earlier steps: {', '.join(known) or 'none'}"
-            return "GW014", f"there is no step `{step}` before this point in `{self.operation}`; {tail}"
+            return rules.TEMPLATE_UNKNOWN_STEP_VALUE, f"there is no step `{step}` before this point in `{self.operation}`; {tail}"
         extracts = self.steps[step]
         if len(read.parts) < 2:
             self.used.update((step, name) for name in extracts)  # the whole step is read
@@ -155,7 +157,7 @@ class Scope:
             return None
         hint = difflib.get_close_matches(name, list(extracts), n=1)
         tail = f"did you mean `steps.{step}.{hint[0]}`?" if hint else f"it extracts: {', '.join(extracts) or 'nothing'} (and `response`)"
-        return "GW014", f"step `{step}` extracts no `{name}`; {tail}"
+        return rules.TEMPLATE_UNKNOWN_STEP_VALUE, f"step `{step}` extracts no `{name}`; {tail}"
 
 
 def _check_request(operation: str, read: Read) -> tuple[str, str] | None:
@@ -170,7 +172,7 @@ def _check_request(operation: str, read: Read) -> tuple[str, str] | None:
             carried = ", ".join(_leaves(OPERATIONS[operation].request_type))
             hint = difflib.get_close_matches(str(part), list(names), n=1)
             tail = f" (did you mean `{'.'.join(['request', *walked, hint[0]])}`?)" if hint else ""
-            return ("GW013", f"`{read.dotted}` does not exist: `{operation}` requests carry {carried}{tail}")
+            return (rules.TEMPLATE_UNKNOWN_REQUEST_FIELD, f"`{read.dotted}` does not exist: `{operation}` requests carry {carried}{tail}")
         walked.append(str(part))
         type_ = hints(type_)[names[part]]
     return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from . import contract
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 MAPPING = """\
@@ -33,6 +35,15 @@ operations:
     unsupported: not mapped yet
   deactivate:
     unsupported: not mapped yet
+  # Paying with a card (NewStore's payment provider webhooks): see "Payment operations" in the README.
+  create_instrument:
+    unsupported: not mapped yet
+  capture:
+    unsupported: not mapped yet
+  refund:
+    unsupported: not mapped yet
+  revoke:
+    unsupported: not mapped yet
 """
 
 TESTS = """\
@@ -52,15 +63,26 @@ CASE = """\
     request: {request}
     expect:
       status: 400
-      body: {{error_code: unsupported_operation, request_accepted: false}}
+      body: {expected}
       match: subset
 """
+GIFT_CARD_UNSUPPORTED = "{error_code: unsupported_operation, request_accepted: false}"
+PAYMENT_UNSUPPORTED = "{error_code: failed_command, details: {gateway_error: unsupported_operation}}"
+_TX = '{transaction_id: t-1, instrument_id: i-1, capture_amount: 25, currency: USD, reason: authorization}'
+
 
 REQUESTS = {
     "balance": '{identifier: {number: "6006491111111111", pin: "480163"}}',
     "issue": "{amount: {value: 25, currency: USD}, customer: {id: cust-1}, idempotence_key: key-1}",
     "activate": '{card_number: "6006495555555551", amount: {value: 40, currency: USD}, customer: {id: cust-1}}',
     "deactivate": '{card_number: "6006491111111111"}',
+    "create_instrument": ("{account_id: a-1, idempotency_key: key-2, retry_id: r-1, arguments: {amount: 25, currency: USD, "
+                          'payment_method: gift_card, instrument: {type: token, identifier: "6006491111111111"}}}'),
+    "capture": f"{{account_id: a-1, instrument_id: i-1, transactions: [{_TX}], idempotency_key: key-3, "
+               "arguments: {amount: 25, currency: USD}}",
+    "refund": f"{{account_id: a-1, instrument_id: i-1, transactions: [{_TX}], idempotency_key: key-4, "
+              "arguments: {amount: 0.01, currency: USD}}",
+    "revoke": f"{{account_id: a-1, instrument_id: i-1, transactions: [{_TX}], idempotency_key: key-5}}",
 }
 
 
@@ -77,7 +99,10 @@ def new(name: str, folder: Path, schema: str = "../docs/schema/mapping.schema.js
         if path.exists():
             raise ScaffoldError(f"{path} already exists; not overwriting it")
     folder.mkdir(parents=True, exist_ok=True)
-    cases = "".join(CASE.format(operation=op, request=req) for op, req in REQUESTS.items())
+    cases = "".join(CASE.format(operation=op, request=req,
+                                expected=PAYMENT_UNSUPPORTED if op in contract.CONTRACTS["payment"].operations
+                                else GIFT_CARD_UNSUPPORTED)
+                    for op, req in REQUESTS.items())
     mapping.write_text(MAPPING.format(name=name, schema=schema, mapping=mapping, tests=tests))
     tests.write_text(TESTS.format(name=name, mapping=mapping, tests=tests, mapping_name=mapping.name, cases=cases))
     return [mapping, tests]

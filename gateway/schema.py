@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from .config.model import GatewayFile, MappingFile
+from .contract import OPERATIONS
 
 KINDS: dict[str, tuple[type, str]] = {
     "mapping": (MappingFile, "NewStore gift card gateway: a provider mapping"),
@@ -22,6 +23,10 @@ KINDS: dict[str, tuple[type, str]] = {
 def schema(kind: str) -> dict[str, Any]:
     type_, title = KINDS[kind]
     out = msgspec.json.schema(type_)
+    if kind == "mapping":
+        # The operation names come from NewStore's contracts, not from the config types.
+        operations = out["$defs"]["MappingFile"]["properties"]["operations"]
+        operations["propertyNames"] = {"enum": list(OPERATIONS)}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, **out}
 
 

@@ -17,6 +17,8 @@ to the environment or the file system from a template.
 
 from __future__ import annotations
 
+from . import diagnostics as rules
+
 import functools
 import re
 from dataclasses import dataclass
@@ -314,17 +316,17 @@ def parse(source: str, env: jinja2.Environment = ENV) -> Parsed:
             else:
                 stored.add(node.name)
                 if node.ctx == "store" and node.name == "loop":
-                    raise TemplateCompileError("cannot assign to the special `loop` variable", code="GW010", line=node.lineno)
+                    raise TemplateCompileError("cannot assign to the special `loop` variable", code=rules.TEMPLATE_SYNTAX, line=node.lineno)
         elif isinstance(node, (nodes.Filter, nodes.Test)):
             table, kind = (env.filters, "filter") if isinstance(node, nodes.Filter) else (env.tests, "test")
             if node.name not in table:
                 message = f"No {kind} named '{node.name}'"
                 if kind == "filter":
                     message += f"; available filters: {', '.join(sorted(FILTERS))} and Jinja's built-ins"
-                raise TemplateCompileError(message, code="GW011", line=node.lineno)
+                raise TemplateCompileError(message, code=rules.TEMPLATE_UNKNOWN_FILTER, line=node.lineno)
         elif isinstance(node, _NOT_IN_MAPPINGS):
             raise TemplateCompileError(f"`{type(node).__name__.lower()}` is not available in mapping templates",
-                                       code="GW010", line=node.lineno)
+                                       code=rules.TEMPLATE_SYNTAX, line=node.lineno)
     expression = None
     stripped = source.strip()
     match = _SINGLE.match(stripped)
@@ -338,7 +340,7 @@ def parse(source: str, env: jinja2.Environment = ENV) -> Parsed:
             try:
                 parser.parse_expression()
                 if not parser.stream.eos:
-                    raise TemplateCompileError("chunk after expression", code="GW010",
+                    raise TemplateCompileError("chunk after expression", code=rules.TEMPLATE_SYNTAX,
                                                line=parser.stream.current.lineno)
             except jinja2.TemplateSyntaxError as exc:
                 raise _compile_error(exc) from None
@@ -347,8 +349,8 @@ def parse(source: str, env: jinja2.Environment = ENV) -> Parsed:
 
 def _compile_error(exc: jinja2.TemplateSyntaxError) -> TemplateCompileError:
     message = exc.message or "syntax error"
-    code = "GW011" if message.startswith("No filter named") or message.startswith("No test named") else "GW010"
-    if code == "GW011":
+    code = rules.TEMPLATE_UNKNOWN_FILTER if message.startswith("No filter named") or message.startswith("No test named") else rules.TEMPLATE_SYNTAX
+    if code == rules.TEMPLATE_UNKNOWN_FILTER:
         message = f"{message.rstrip('.')}; available filters: {', '.join(sorted(FILTERS))} and Jinja's built-ins"
     return TemplateCompileError(message, code=code, line=exc.lineno or 1)
 

@@ -105,6 +105,7 @@ async def _execute(rt: Runtime, provider: ProviderPlan, op: OperationPlan, decod
     """Run the steps; the answer says whether it is definitive (and so may be replayed)."""
     the_contract = contract.contract_of(op.name)
     try:
+        the_contract.before_run(contract.OPERATIONS[op.name], decoded, path)
         try:
             loop_deadline = asyncio.get_running_loop().time() + (deadline_at - time.monotonic())
             async with asyncio.timeout_at(loop_deadline):

@@ -41,7 +41,7 @@ HOSTILE = [
 ]
 if os.environ.get("GATEWAY_FUZZ_FULL"):
     pieces = ["..", ".", "/", "%2e", "%2f", "?", "#", "&", "=", "@", ":", "\\", "\r\n", "{{", "}}", " ", "\x00"]
-    HOSTILE += ["".join(p) for p in itertools.product(pieces, repeat=3)]
+    HOSTILE += ["".join(p) for p in itertools.product(pieces, repeat=2)]
 
 STANDARD_HEADERS = {"host", "accept", "accept-encoding", "connection", "user-agent", "content-length", "content-type",
                     "authorization"}

@@ -78,7 +78,7 @@ PREFIX = "/sandbox/financial_instruments"
 # or whose amount changed, is refused `400 instrument_error` instead of getting the stored answer.
 # While True, the property tolerates exactly that answer to such a duplicate (and counts it); the
 # strict xfail tests at the end pin the bug and fail as soon as it is fixed: then set this to False.
-KNOWN_BUG_AVAILABLE_CHECKED_BEFORE_REPLAY = True
+KNOWN_BUG_AVAILABLE_CHECKED_BEFORE_REPLAY = False
 
 STATS: Counter[str] = Counter()
 
@@ -548,8 +548,6 @@ def test_an_unknown_outcome_retried_with_the_same_key_moves_money_once(
     assert (card_view["funds_minor"], card_view["held_minor"]) == expected[operation]
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: the payment amount checks run before the idempotency "
-                                       "store is consulted (gateway/webhook.py _admit -> contract admit)")
 @pytest.mark.parametrize("operation", ["capture", "refund"])
 def test_a_duplicate_gets_the_stored_answer_even_when_its_transactions_include_it(
         payments_gateway: Any, sandbox: Sandbox, operation: str) -> None:
@@ -577,8 +575,6 @@ def test_a_duplicate_gets_the_stored_answer_even_when_its_transactions_include_i
     assert (again.status_code, again.content) == (200, first.content), again.text
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: the payment amount checks run before the idempotency "
-                                       "store is consulted (gateway/webhook.py _admit -> contract admit)")
 def test_a_duplicate_with_another_amount_gets_the_stored_answer(payments_gateway: Any, sandbox: Sandbox) -> None:
     """The README: the same key gets the stored answer "even if its body differs"; a capture
     resent with a larger amount than the instrument has left is refused instead."""

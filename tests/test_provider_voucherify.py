@@ -127,6 +127,8 @@ def test_canned_vouchers_in_the_offline_cases_are_whole_voucher_objects():
         if body.get("object") == "balance":
             assert set(body) == BALANCE_FIELDS, where
             continue
+        if _payment_body(where, body):
+            continue
         seen += 1
         missing = CANNED_VOUCHER_FIELDS - set(body)
         assert not missing, f"{where}: a voucher without {sorted(missing)}"
@@ -134,6 +136,40 @@ def test_canned_vouchers_in_the_offline_cases_are_whole_voucher_objects():
         assert {"amount", "balance"} <= set(body["gift"]), where
         assert set(body) <= VOUCHER_FIELDS, where
     assert seen >= 8
+
+
+# Payment answers (reference/readonly-sdks/python/OpenAPI.json): RedemptionsRedeemResponseBody,
+# RedemptionsListResponseBody, RedemptionsRollbacksCreateResponseBody, VouchersTransactionsListResponseBody.
+REDEEM_FIELDS = {"redemptions", "parent_redemption", "order", "inapplicable_redeemables", "skipped_redeemables"}
+ROLLBACKS_FIELDS = {"rollbacks", "parent_rollback", "order"}
+REDEMPTION_FIELDS = {"id", "object", "date", "customer_id", "tracking_id", "metadata", "result", "status", "order",
+                     "channel", "customer", "related_object_type", "related_object_id"}
+TRANSACTION_FIELDS = {"id", "source_id", "voucher_id", "campaign_id", "source", "reason", "type", "details",
+                      "related_transaction_id", "created_at"}
+
+
+def _payment_body(where, body):
+    """True for a canned redemption, rollback or list answer, after checking its fields."""
+    redemptions = []
+    if "parent_redemption" in body:
+        assert set(body) == REDEEM_FIELDS, where
+        redemptions = [body["parent_redemption"], *body["redemptions"]]
+    elif "parent_rollback" in body:
+        assert set(body) == ROLLBACKS_FIELDS, where
+        redemptions = [body["parent_rollback"], *body["rollbacks"]]
+    elif body.get("data_ref") == "redemptions":
+        assert set(body) == {"object", "data_ref", "redemptions", "total"}, where
+        redemptions = body["redemptions"]
+    elif body.get("data_ref") == "data":
+        assert set(body) == {"object", "data_ref", "data", "has_more", "more_starting_after"}, where
+        assert all(set(t) == TRANSACTION_FIELDS for t in body["data"]), where
+        return True
+    else:
+        return False
+    for redemption in redemptions:
+        assert REDEMPTION_FIELDS <= set(redemption), f"{where}: {sorted(REDEMPTION_FIELDS - set(redemption))}"
+        assert redemption["id"].startswith(("r_", "rr_", "rf_")), where
+    return True
 
 
 def test_the_simulator_answers_whole_voucher_and_balance_objects(voucherify):

@@ -384,3 +384,13 @@ def test_render_send_masks_a_gift_card_code_under_a_providers_own_name(shopify, 
     secrets = codes | {(SHOPIFY / f"shopify.{n}").read_text().strip() for n in ("client_id", "client_secret")}
     assert not _leaks(result.stdout, secrets), result.stdout
     assert re.search(r'"giftCardCode":"\*\*\*\*\w{4}"', result.stdout), result.stdout
+
+
+def test_render_shows_a_payment_operation_with_the_instrument_in_the_url(tmp_path):
+    body = {"account_id": "a-1", "instrument_id": "hold_1", "idempotency_key": "k-1",
+            "transactions": [{"transaction_id": "hold_1", "instrument_id": "hold_1", "capture_amount": 30,
+                              "currency": "USD", "reason": "authorization"}],
+            "arguments": {"amount": 20, "currency": "USD"}}
+    lines = render(tmp_path, "capture", body)
+    assert lines[2:4] == ["step capture", "  POST https://sandbox.test/v1/holds/hold_1/capture"]
+    assert "  Idempotency-Key: k-1-capture" in lines and lines[-1] == '  {"amount_minor":2000}'

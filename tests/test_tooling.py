@@ -31,10 +31,15 @@ def test_the_shipped_mapping_tests_pass():
     assert result.returncode == 0, result.stdout + result.stderr
     cases = sum(len(yaml.safe_load(p.read_text())["cases"]) for p in (ROOT / "mappings").glob("*.test.yaml"))
     assert result.stdout.splitlines()[-1].startswith(f"{cases} passed, 0 failed in ")
-    # Every shipped mapping has its cases, and they cover all four operations.
+    # Every shipped mapping has its cases: all four gift card operations, and every payment
+    # operation it maps.
     for mapping in _shipped_mappings():
         spec = yaml.safe_load(mapping.with_name(mapping.stem + ".test.yaml").read_text())
-        assert {c["operation"] for c in spec["cases"]} == {"balance", "issue", "activate", "deactivate"}, mapping.name
+        covered = {c["operation"] for c in spec["cases"]}
+        operations = yaml.safe_load(mapping.read_text())["operations"]
+        paying = {name for name in ("create_instrument", "capture", "refund", "revoke")
+                  if name in operations and "unsupported" not in operations[name]}
+        assert {"balance", "issue", "activate", "deactivate"} | paying <= covered, mapping.name
 
 
 WRONG = f"""\
@@ -186,6 +191,16 @@ def test_the_schema_accepts_the_shipped_gateway_yaml_and_rejects_unknown_fields(
         jsonschema.validate(mapping, json.loads(schema_text("mapping")))
 
 
+def test_the_schema_knows_every_operation_of_both_contracts():
+    mapping_schema = json.loads(schema_text("mapping"))
+    mapping = yaml.safe_load((ROOT / "mappings" / "sandbox.yaml").read_text())
+    assert {"create_instrument", "capture", "refund", "revoke"} <= set(mapping["operations"])
+    jsonschema.validate(mapping, mapping_schema)
+    mapping["operations"]["settle"] = {"unsupported": "no such operation"}
+    with pytest.raises(jsonschema.ValidationError, match="settle"):
+        jsonschema.validate(mapping, mapping_schema)
+
+
 # --- gateway new ------------------------------------------------------------------------------
 
 
@@ -194,7 +209,7 @@ def test_new_scaffolds_a_mapping_that_lints_clean_and_whose_tests_run(tmp_path):
     assert created.stdout == "wrote mappings/acme.yaml\nwrote mappings/acme.test.yaml\n"
     assert gateway("lint", "mappings/acme.yaml", cwd=tmp_path).stdout == "no problems found\n"
     tested = gateway("test", cwd=tmp_path)
-    assert tested.returncode == 0 and tested.stdout.splitlines()[-1].startswith("4 passed, 0 failed")
+    assert tested.returncode == 0 and tested.stdout.splitlines()[-1].startswith("8 passed, 0 failed")
     again = gateway("new", "acme", cwd=tmp_path)
     assert again.returncode == 2 and "already exists; not overwriting it" in again.stderr
     assert gateway("new", "Bad Name", cwd=tmp_path).returncode == 2

@@ -172,6 +172,7 @@ def _template(source: str, is_path: bool = True) -> UrlTemplate:
 BASE = "https://api.provider.example/v2"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("source", "ctx", "url"), [
     ("/cards/{{ request.n | urlsegment }}/x", {"n": "a/../b"}, f"{BASE}/cards/a%2F..%2Fb/x"),
     ("/cards/{{ request.n | urlsegment }}/x", {"n": "%2e%2e"}, f"{BASE}/cards/%252e%252e/x"),
@@ -183,6 +184,7 @@ def test_values_that_keep_the_endpoint_are_allowed(source, ctx, url):
     assert _template(source).render({"request": ctx}, BASE) == url
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(("source", "ctx", "fragment"), [
     ("/cards/{{ request.n }}/x", {"n": "a/b"}, "path segment"),
     ("/cards/{{ request.n }}/x", {"n": "a?b"}, "query string"),
@@ -206,6 +208,7 @@ def test_values_that_would_change_the_endpoint_are_refused(source, ctx, fragment
     assert fragment in info.value.message and info.value.source == "request"
 
 
+@pytest.mark.unit
 def test_a_url_may_start_with_a_link_from_an_answer_but_never_with_newstores_input():
     link = _template("{{ steps.first.next }}", is_path=False)
     assert link.render({"steps": {"first": {"next": "https://elsewhere.example/a?b=c"}}}, BASE) == \
@@ -218,12 +221,14 @@ def test_a_url_may_start_with_a_link_from_an_answer_but_never_with_newstores_inp
             {"request": {"n": "evil.example#"}}, BASE)
 
 
+@pytest.mark.unit
 def test_values_from_an_answer_are_refused_as_the_providers_fault():
     with pytest.raises(UrlRefused) as info:
         _template("/vouchers/{{ steps.v.code | urlsegment }}/enable").render({"steps": {"v": {"code": ".."}}}, BASE)
     assert info.value.source == "answer"
 
 
+@pytest.mark.unit
 def test_configured_values_are_trusted():
     # vars are the operator's: a configured prefix may hold slashes.
     assert _template("{{ vars.prefix }}/cards").render({"vars": {"prefix": "/api/v3"}}, BASE) == f"{BASE}/api/v3/cards"

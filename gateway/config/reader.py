@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .. import diagnostics as rules
+
 import copy
 import difflib
 import os
@@ -13,7 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..diagnostics import Diagnostic, Severity
+from ..diagnostics import Diagnostic, Rule, Severity
 from . import yamlpos
 from .yamlpos import KeyPath, Located
 
@@ -37,7 +39,7 @@ class FileContext:
         self.located = located
         self.diagnostics = diagnostics
 
-    def report(self, path: KeyPath, code: str, message: str, *, severity: Severity = "error",
+    def report(self, path: KeyPath, code: Rule, message: str, *, severity: Severity | None = None,
                line_offset: int = 0, at_key: bool = False, col_offset: int | None = None,
                text: str = "") -> None:
         """Report at ``path``; inside a scalar, at its ``line_offset``-th line (templates count
@@ -111,15 +113,15 @@ def read(path: Path, diagnostics: list[Diagnostic], *, origin: tuple[FileContext
     except OSError as exc:
         message = f"cannot read `{file}`: {exc.strerror or exc}"
         if origin is not None:
-            origin[0].report(origin[1], "GW006", message)
+            origin[0].report(origin[1], rules.CONFIG_MISSING_FILE, message)
         else:
-            diagnostics.append(Diagnostic(file, 1, 1, "GW006", message))
+            diagnostics.append(Diagnostic(file, 1, 1, rules.CONFIG_MISSING_FILE, message))
         return None
     located, problems = yamlpos.load(file, text)
     for p in problems:
-        code = "GW002" if p.duplicate else "GW001"
+        code = rules.YAML_DUPLICATE_KEY if p.duplicate else rules.YAML_SYNTAX
         if p.duplicate and len(p.path) == 2 and p.path[0] == "providers" and origin is None:
-            code = "GW044"
+            code = rules.PROVIDER_DUPLICATE
         diagnostics.append(Diagnostic(file, p.line, p.col, code, p.message, yamlpos.format_path(p.path) if p.path else ""))
     if located is None:
         return None
@@ -140,7 +142,7 @@ def convert(ctx: FileContext, type_: type[T], *, hint: str = "") -> T | None:
     """
     data = ctx.located.data
     if data is None:
-        ctx.report((), "GW005", f"the file is empty; {hint or 'it should be a YAML mapping'}")
+        ctx.report((), rules.CONFIG_MISSING_FIELD, f"the file is empty; {hint or 'it should be a YAML mapping'}")
         return None
     data = copy.deepcopy(data)
     seen: set[tuple[KeyPath, str]] = set()
@@ -223,11 +225,11 @@ def _report_validation(ctx: FileContext, root: type, path: KeyPath, message: str
             text += f"; did you mean `{suggestion[0]}`?"
         elif allowed:
             text += f"; allowed here: {', '.join(sorted(allowed))}"
-        ctx.report(path + (name,), "GW003", text, at_key=True)
+        ctx.report(path + (name,), rules.CONFIG_UNKNOWN_FIELD, text, at_key=True)
     elif m := _MISSING.match(message):
-        ctx.report(path, "GW005", f"missing required field `{m.group('name')}`")
+        ctx.report(path, rules.CONFIG_MISSING_FIELD, f"missing required field `{m.group('name')}`")
     else:
-        ctx.report(path, "GW004", _humanise(message))
+        ctx.report(path, rules.CONFIG_WRONG_TYPE, _humanise(message))
 
 
 def _humanise(message: str) -> str:

@@ -61,7 +61,11 @@ class Contract:
     # Names a template of these operations may read besides request, steps, vars, now, webhook_id.
     context_names: tuple[str, ...]
     context: Callable[[Operation, msgspec.Struct, Mapping[str, str]], dict[str, Any]]
+    # Checks of the request alone, before the idempotency store is consulted (an empty key).
     admit: Callable[[Operation, msgspec.Struct, Mapping[str, str]], None]
+    # Checks that depend on the instrument's state (amounts left), run only when the request
+    # really runs: a duplicate gets the stored answer whatever its body says now.
+    before_run: Callable[[Operation, msgspec.Struct, Mapping[str, str]], None]
     error_answer: Callable[[WebhookError, bool], tuple[int, dict[str, Any]]]
     error_codes: tuple[str, ...] | None  # what an error rule may answer; None: free text
     default_rule_code: str = "provider_rejected"
@@ -116,6 +120,7 @@ GIFT_CARD = Contract(
     context_names=("idempotence_key",),
     context=_giftcard_context,
     admit=_giftcard_admit,
+    before_run=lambda op, request, path: None,
     error_answer=_giftcard_error,
     error_codes=None,
 )
@@ -137,6 +142,9 @@ def _payment_admit(op: Operation, request: msgspec.Struct, path: Mapping[str, st
     key = getattr(request, "idempotency_key", None)
     if key is not None and not key.strip():
         raise RequestRejected(f"invalid `{op.name}` request: `idempotency_key` is empty - at `$.idempotency_key`")
+
+
+def _payment_before_run(op: Operation, request: msgspec.Struct, path: Mapping[str, str]) -> None:
     if op.name not in ("capture", "refund"):
         return
     transactions = request.transactions  # type: ignore[attr-defined]
@@ -242,6 +250,7 @@ PAYMENT = Contract(
     context_names=("idempotency_key", "instrument_id", "available"),
     context=_payment_context,
     admit=_payment_admit,
+    before_run=_payment_before_run,
     error_answer=_payment_error,
     error_codes=payment.ERROR_CODES,
     default_rule_code="instrument_error",

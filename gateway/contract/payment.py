@@ -40,19 +40,9 @@ def _checked_amount(value: Any, currency: str, field: str) -> Decimal:
     return value
 
 
-class CreateArguments(Base):
-    instrument: Instrument
-    amount: Any
-    currency: Currency
-    payment_method: str
-
-    def __post_init__(self) -> None:
-        self.amount = _checked_amount(self.amount, self.currency, "amount")
-        if self.amount <= 0:
-            raise ValueError("`amount` must be greater than 0")
-
-
 class AmountArguments(Base):
+    """Capture and refund: an amount > 0 with no more decimals than its currency has."""
+
     amount: Any
     currency: Currency
 
@@ -60,6 +50,11 @@ class AmountArguments(Base):
         self.amount = _checked_amount(self.amount, self.currency, "amount")
         if self.amount <= 0:
             raise ValueError("`amount` must be greater than 0")
+
+
+class CreateArguments(AmountArguments):
+    instrument: Instrument
+    payment_method: str
 
 
 class RevokeArguments(Base):

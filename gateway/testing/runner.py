@@ -8,6 +8,8 @@ with card numbers, PINs and the test secrets masked.
 
 from __future__ import annotations
 
+from .. import diagnostics as rules
+
 import json
 import time
 from dataclasses import dataclass, field
@@ -96,8 +98,8 @@ async def run_file(path: Path) -> tuple[list[Outcome], list[Diagnostic]]:
         return [], diagnostics
     provider, problems = standalone_provider("test", mapping, dict(spec.vars), dict(spec.secrets))
     if provider is None:
-        for problem in problems:
-            ctx.report(("vars",) if "variable" in problem else ("secrets",), "GW041", problem)
+        for field, problem in problems:
+            ctx.report((field,), rules.PROVIDER_VARS if field == "vars" else rules.PROVIDER_SECRETS, problem)
         return [], diagnostics
     fake = _Provider(provider.token_url)
     plan = GatewayPlan(str(path), {"test": provider}, 1 << 20)

@@ -69,6 +69,13 @@ CURRENCY_CODES = frozenset(
     "AED AUD BRL CAD CHF CNY CZK DKK EUR GBP HKD HUF ILS INR JPY KRW MXN MYR NOK NZD PHP PLN SEK SGD THB TWD "
     "USD ZAR".split()
 )
+# GiftCardTransactionUserErrorCode (giftCardDebit / giftCardCredit), as in the Admin schema.
+GIFT_CARD_TRANSACTION_ERROR_CODES = frozenset(
+    "GIFT_CARD_LIMIT_EXCEEDED GIFT_CARD_NOT_FOUND INSUFFICIENT_FUNDS INTERNAL_ERROR INVALID MISMATCHING_CURRENCY "
+    "NEGATIVE_OR_ZERO_AMOUNT".split()
+)
+# ISO 4217 minor units of the currencies above that do not have 2 (money inputs may not have more).
+ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW"})
 SORT_KEYS = frozenset(
     "AMOUNT_SPENT BALANCE CODE CREATED_AT CUSTOMER_NAME DISABLED_AT EXPIRES_ON ID INITIAL_VALUE RELEVANCE "
     "UPDATED_AT".split()
@@ -90,6 +97,27 @@ GIFT_CARD = {
     "customer": F("Customer"),
     "order": F("Order"),
     "recipientAttributes": F("GiftCardRecipient"),
+}
+
+# The GiftCardTransaction interface's fields, shared by GiftCardDebitTransaction and
+# GiftCardCreditTransaction (metafields are opaque here: a transaction never has any).
+GIFT_CARD_TRANSACTION = {
+    "id": F("ID!"),
+    "amount": F("MoneyV2!"),
+    "giftCard": F("GiftCard!"),
+    "note": F("String"),
+    "processedAt": F("DateTime!"),
+    "metafield": F("Metafield", namespace="String", key="String!"),
+    "metafields": F(
+        "MetafieldConnection!",
+        namespace="String",
+        keys="[String!]",
+        first="Int",
+        after="String",
+        last="Int",
+        before="String",
+        reverse=("Boolean", False),
+    ),
 }
 
 SCHEMA = gql.Schema(
@@ -114,6 +142,8 @@ SCHEMA = gql.Schema(
         "Mutation": {
             "giftCardCreate": F("GiftCardCreatePayload", input="GiftCardCreateInput!"),
             "giftCardDeactivate": F("GiftCardDeactivatePayload", id="ID!"),
+            "giftCardDebit": F("GiftCardDebitPayload", id="ID!", debitInput="GiftCardDebitInput!"),
+            "giftCardCredit": F("GiftCardCreditPayload", id="ID!", creditInput="GiftCardCreditInput!"),
         },
         "GiftCard": GIFT_CARD,
         "GiftCardConnection": {
@@ -148,6 +178,21 @@ SCHEMA = gql.Schema(
             "field": F("[String!]"),
             "message": F("String!"),
         },
+        "GiftCardDebitTransaction": GIFT_CARD_TRANSACTION,
+        "GiftCardCreditTransaction": GIFT_CARD_TRANSACTION,
+        "GiftCardDebitPayload": {
+            "giftCardDebitTransaction": F("GiftCardDebitTransaction"),
+            "userErrors": F("[GiftCardTransactionUserError!]!"),
+        },
+        "GiftCardCreditPayload": {
+            "giftCardCreditTransaction": F("GiftCardCreditTransaction"),
+            "userErrors": F("[GiftCardTransactionUserError!]!"),
+        },
+        "GiftCardTransactionUserError": {
+            "code": F("GiftCardTransactionUserErrorCode"),
+            "field": F("[String!]"),
+            "message": F("String!"),
+        },
         "Shop": {
             "id": F("ID!"),
             "name": F("String!"),
@@ -158,6 +203,8 @@ SCHEMA = gql.Schema(
         "Customer": None,
         "Order": None,
         "GiftCardRecipient": None,
+        "Metafield": None,
+        "MetafieldConnection": None,
     },
     inputs={
         "GiftCardCreateInput": {
@@ -169,6 +216,20 @@ SCHEMA = gql.Schema(
             "recipientAttributes": gql.parse_type("GiftCardRecipientInput"),
             "templateSuffix": gql.parse_type("String"),
         },
+        "GiftCardDebitInput": {
+            "debitAmount": gql.parse_type("MoneyInput!"),
+            "note": gql.parse_type("String"),
+            "processedAt": gql.parse_type("DateTime"),
+        },
+        "GiftCardCreditInput": {
+            "creditAmount": gql.parse_type("MoneyInput!"),
+            "note": gql.parse_type("String"),
+            "processedAt": gql.parse_type("DateTime"),
+        },
+        "MoneyInput": {
+            "amount": gql.parse_type("Decimal!"),
+            "currencyCode": gql.parse_type("CurrencyCode!"),
+        },
         "GiftCardRecipientInput": {
             "id": gql.parse_type("ID!"),
             "message": gql.parse_type("String"),
@@ -179,6 +240,7 @@ SCHEMA = gql.Schema(
     enums={
         "GiftCardErrorCode": GIFT_CARD_ERROR_CODES,
         "GiftCardDeactivateUserErrorCode": frozenset({"GIFT_CARD_NOT_FOUND"}),
+        "GiftCardTransactionUserErrorCode": GIFT_CARD_TRANSACTION_ERROR_CODES,
         "CurrencyCode": CURRENCY_CODES,
         "GiftCardSortKeys": SORT_KEYS,
     },
@@ -187,9 +249,12 @@ SCHEMA = gql.Schema(
     serializers={"Decimal": money_text},
 )
 
-# Root field -> the access scope it needs (shop needs none).
+# Root field -> the access scope it needs (shop needs none). giftCardDebit and giftCardCredit need
+# `write_gift_card_transactions` (the mutation pages), not `write_gift_cards`.
 REQUIRED_SCOPE = {"giftCard": "read_gift_cards", "giftCards": "read_gift_cards",
-                  "giftCardCreate": "write_gift_cards", "giftCardDeactivate": "write_gift_cards"}
+                  "giftCardCreate": "write_gift_cards", "giftCardDeactivate": "write_gift_cards",
+                  "giftCardDebit": "write_gift_card_transactions",
+                  "giftCardCredit": "write_gift_card_transactions"}
 
 
 # --- HTTP-level errors (Shopify's {"errors": "..."}) ----------------------------------------------
@@ -421,6 +486,8 @@ class Resolvers:
             "shop": self.shop,
             "giftCardCreate": self.gift_card_create,
             "giftCardDeactivate": self.gift_card_deactivate,
+            "giftCardDebit": lambda args: self.gift_card_transaction(args, "debit"),
+            "giftCardCredit": lambda args: self.gift_card_transaction(args, "credit"),
         }
 
     def shop(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -539,6 +606,53 @@ class Resolvers:
             }
         self.sim.deactivate(card)
         return {"giftCard": card.graphql(), "userErrors": []}
+
+    def gift_card_transaction(self, args: dict[str, Any], kind: str) -> dict[str, Any]:
+        """``giftCardDebit`` / ``giftCardCredit``: checks in a fixed order, the first failure is the only userError."""
+        self.cost += 10
+        input_name, amount_name = ("debitInput", "debitAmount") if kind == "debit" else ("creditInput", "creditAmount")
+        payload_key = "giftCardDebitTransaction" if kind == "debit" else "giftCardCreditTransaction"
+
+        def refuse(code: str, field: list[str], message: str) -> dict[str, Any]:
+            return {payload_key: None, "userErrors": [{"code": code, "field": field, "message": message}]}
+
+        spec: dict[str, Any] = args[input_name]
+        money: dict[str, Any] = spec[amount_name]
+        amount: Decimal = money["amount"]
+        currency: str = money["currencyCode"]
+        amount_field = [input_name, amount_name, "amount"]
+        card = self.sim.by_gid(args["id"])
+        if card is None:
+            return refuse("GIFT_CARD_NOT_FOUND", ["id"], "The gift card could not be found.")
+        if amount <= 0:
+            return refuse("NEGATIVE_OR_ZERO_AMOUNT", amount_field, "A positive amount must be used.")
+        places = 0 if currency in ZERO_DECIMAL_CURRENCIES else 2
+        if amount.as_tuple().exponent < -places:  # type: ignore[operator]
+            return refuse("INVALID", amount_field, f"Amount must have at most {places} decimal places.")
+        if currency != card.currency:
+            return refuse("MISMATCHING_CURRENCY", [input_name, amount_name, "currencyCode"],
+                          "The currency provided does not match the currency of the gift card.")
+        now = datetime.now(UTC)
+        processed_at = now
+        if spec.get("processedAt") is not None:
+            processed_at = datetime.fromisoformat(spec["processedAt"])
+            if processed_at.tzinfo is None:
+                processed_at = processed_at.replace(tzinfo=UTC)
+            if processed_at > now:
+                return refuse("INVALID", [input_name, "processedAt"], "Processed at must not be in the future.")
+        if not card.enabled:
+            return refuse("INVALID", ["id"], "The gift card is deactivated.")
+        if card.expired(now.date()):
+            return refuse("INVALID", ["id"], "The gift card has expired.")
+        if kind == "debit" and amount > card.balance:
+            return refuse("INSUFFICIENT_FUNDS", amount_field,
+                          "The gift card does not have sufficient funds to satisfy the request.")
+        if kind == "credit" and card.balance + amount > self.config.max_initial_value:
+            return refuse("GIFT_CARD_LIMIT_EXCEEDED", amount_field,
+                          f"The gift card's balance cannot exceed {money_text(self.config.max_initial_value)}.")
+        transaction = self.sim.transact(card, kind, amount, spec.get("note"),
+                                        processed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return {payload_key: transaction, "userErrors": []}
 
 
 # --- the GraphQL endpoint --------------------------------------------------------------------------

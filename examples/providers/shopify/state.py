@@ -24,7 +24,9 @@ SEED_TIMESTAMP = "2024-01-01T00:00:00Z"
 GID_PREFIX = "gid://shopify/GiftCard/"
 CODE_PATTERN = re.compile(r"[A-Za-z0-9]+")
 DEFAULT_TOKEN_LIFETIME = 86399  # client credentials tokens live about 24 hours (unverified exact value)
-DEFAULT_SCOPES = ("read_gift_cards", "write_gift_cards")
+DEFAULT_SCOPES = ("read_gift_cards", "write_gift_cards", "read_gift_card_transactions", "write_gift_card_transactions")
+TRANSACTION_GID_PREFIX = {"debit": "gid://shopify/GiftCardDebitTransaction/",
+                          "credit": "gid://shopify/GiftCardCreditTransaction/"}
 GENERATED_CODE_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -154,6 +156,8 @@ class ShopifySimulator(SimCore):
                 card.deactivated_at = SEED_TIMESTAMP
             self.cards[number] = card
         self.next_number = 2001
+        self.transactions: list[dict[str, Any]] = []  # every debit and credit, oldest first
+        self.next_transaction_number = 5001
         self.tokens: dict[str, Token] = {self.admin_token: Token(self.admin_token, self.scopes, None)}
 
     def card_views(self) -> list[dict[str, Any]]:
@@ -236,6 +240,29 @@ class ShopifySimulator(SimCore):
         )
         self.cards[card.number] = card
         return card, code
+
+    def transact(
+        self, card: GiftCard, kind: str, amount: Decimal, note: str | None, processed_at: str
+    ) -> dict[str, Any]:
+        """Call after validation: debits or credits ``card`` and returns the GraphQL transaction.
+
+        A debit transaction's ``amount`` is negative, as Shopify shows it ("-10.0").
+        """
+        card.balance = card.balance - amount if kind == "debit" else card.balance + amount
+        card.updated_at = iso_now()
+        number = self.next_transaction_number
+        self.next_transaction_number += 1
+        transaction = {
+            "id": f"{TRANSACTION_GID_PREFIX[kind]}{number}",
+            "amount": {"amount": -amount if kind == "debit" else amount, "currencyCode": card.currency},
+            "giftCard": card.graphql(),  # the card as it is after the transaction
+            "note": note,
+            "processedAt": processed_at,
+            "metafield": None,
+            "metafields": None,
+        }
+        self.transactions.append({"kind": kind, "card": card.gid, **transaction})
+        return transaction
 
     def deactivate(self, card: GiftCard) -> None:
         if card.enabled:

@@ -37,7 +37,7 @@ from .schemas import (
     Money,
     RetrieveFromGanRequest,
 )
-from .state import Outcome, SquareSimulator, validate_activity, validate_create
+from .state import DETAIL_FIELDS, Outcome, SquareSimulator, validate_activity, validate_create
 
 Body = TypeVar("Body", bound=msgspec.Struct)
 
@@ -279,9 +279,9 @@ async def create_activity(request: Request[Any, Any, Any], sim: SquareSimulator)
     raw = await request.body()
     body = _decode(request, raw, CreateGiftCardActivityRequest)
     activity = body.gift_card_activity
-    for name in ("activate_activity_details", "load_activity_details", "redeem_activity_details"):
+    for name in DETAIL_FIELDS.values():
         details = getattr(activity, name)
-        if details is not None:
+        if details is not None and hasattr(details, "amount_money"):
             _check_money(details.amount_money, f"gift_card_activity.{name}.amount_money")
     _reject(validate_activity(activity))
     return await _run_idempotent(request, sim, raw, body.idempotency_key, lambda: sim.create_activity(activity))

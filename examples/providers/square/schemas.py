@@ -77,9 +77,34 @@ class FundingDetails(_Strict, kw_only=True):
 
 
 class RedeemDetails(_Strict, kw_only=True):
+    """GiftCardActivityRedeem as a custom payment processing system sends it.
+
+    ``payment_id`` and ``status`` are read-only in api.json (Square fills them for payments it
+    processed; API redemptions are always ``COMPLETED``), so they are refused like any unknown field.
+    """
+
     amount_money: Money
-    payment_id: str | None = None
     reference_id: str | None = None
+
+
+class RefundDetails(_Strict, kw_only=True):
+    """GiftCardActivityRefund: ``redeem_activity_id`` and ``amount_money`` are nullable in the schema
+    but required when creating a REFUND from a custom payment processing system (checked in state.py);
+    ``payment_id`` is read-only."""
+
+    redeem_activity_id: str | None = None
+    amount_money: Money | None = None
+    reference_id: str | None = None
+
+
+class AdjustIncrementDetails(_Strict, kw_only=True):
+    amount_money: Money
+    reason: Literal["COMPLIMENTARY", "SUPPORT_ISSUE", "TRANSACTION_VOIDED"]
+
+
+class AdjustDecrementDetails(_Strict, kw_only=True):
+    amount_money: Money
+    reason: Literal["SUSPICIOUS_ACTIVITY", "BALANCE_ACCIDENTALLY_INCREASED", "SUPPORT_ISSUE", "PURCHASE_WAS_REFUNDED"]
 
 
 class ClearBalanceDetails(_Strict, kw_only=True):
@@ -100,6 +125,9 @@ class GiftCardActivityInput(_Strict, kw_only=True):
     redeem_activity_details: RedeemDetails | None = None
     clear_balance_activity_details: ClearBalanceDetails | None = None
     deactivate_activity_details: DeactivateDetails | None = None
+    adjust_increment_activity_details: AdjustIncrementDetails | None = None
+    adjust_decrement_activity_details: AdjustDecrementDetails | None = None
+    refund_activity_details: RefundDetails | None = None
 
 
 class CreateGiftCardActivityRequest(_Strict, kw_only=True):

@@ -20,6 +20,8 @@ import msgspec
 from examples.simkit import SimCore
 
 from .schemas import (
+    AdjustDecrementDetails,
+    AdjustIncrementDetails,
     ClearBalanceDetails,
     DeactivateDetails,
     FundingDetails,
@@ -29,6 +31,7 @@ from .schemas import (
     GiftCardState,
     GiftCardType,
     RedeemDetails,
+    RefundDetails,
     SimCardRequest,
 )
 
@@ -41,13 +44,16 @@ SQUARE_MANAGED = frozenset(
     {"IMPORT", "BLOCK", "UNBLOCK", "IMPORT_REVERSAL", "TRANSFER_BALANCE_FROM", "TRANSFER_BALANCE_TO"}
 )
 # Creatable activity types this simulator does not implement.
-NOT_SIMULATED = frozenset({"ADJUST_INCREMENT", "ADJUST_DECREMENT", "REFUND", "UNLINKED_ACTIVITY_REFUND"})
+NOT_SIMULATED = frozenset({"UNLINKED_ACTIVITY_REFUND"})
 DETAIL_FIELDS = {
     "ACTIVATE": "activate_activity_details",
     "LOAD": "load_activity_details",
     "REDEEM": "redeem_activity_details",
     "CLEAR_BALANCE": "clear_balance_activity_details",
     "DEACTIVATE": "deactivate_activity_details",
+    "ADJUST_INCREMENT": "adjust_increment_activity_details",
+    "ADJUST_DECREMENT": "adjust_decrement_activity_details",
+    "REFUND": "refund_activity_details",
 }
 
 
@@ -96,6 +102,20 @@ class GiftCard:
             "gan": self.gan,
             "created_at": self.created_at,
         }
+
+
+@dataclass
+class Redemption:
+    """A REDEEM activity, kept so REFUND activities can name it (``redeem_activity_id``)."""
+
+    gift_card_id: str
+    amount: int  # minor units
+    currency: str
+    refunded: int = 0  # minor units refunded against it so far
+
+    @property
+    def refundable(self) -> int:
+        return self.amount - self.refunded
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,7 @@ class SquareSimulator(SimCore):
         self.cards: dict[str, GiftCard] = {card.id: card for card in seed_cards(self.currency)}
         self.plastic_stock = set(UNREGISTERED_PLASTIC)
         self.activity_count = 0
+        self.redemptions: dict[str, Redemption] = {}  # REDEEM activity id -> what it took
 
     def card_views(self) -> list[dict[str, Any]]:
         return [card.view() for card in self.cards.values()]
@@ -246,12 +267,17 @@ class SquareSimulator(SimCore):
             return refused
 
         self.activity_count += 1
+        activity_id = "gcact_" + uuid.uuid4().hex
         echoed = msgspec.to_builtins(details)
+        if activity.type == "REDEEM":
+            # Redemptions through the Gift Card Activities API are always COMPLETED (read-only field).
+            echoed["status"] = "COMPLETED"
+            self.redemptions[activity_id] = Redemption(card.id, details.amount_money.amount, card.currency)
         return Outcome(
             200,
             {
                 "gift_card_activity": {
-                    "id": "gcact_" + uuid.uuid4().hex,
+                    "id": activity_id,
                     "type": activity.type,
                     "location_id": location.id,
                     "created_at": rfc3339_now(),
@@ -280,21 +306,43 @@ class SquareSimulator(SimCore):
             return None
         if card.state != "ACTIVE":
             return _wrong_state(card, kind, "ACTIVE")
-        if kind == "LOAD":
+        if kind in ("LOAD", "ADJUST_INCREMENT"):
             card.balance += details.amount_money.amount
-        elif kind == "REDEEM":
-            assert isinstance(details, RedeemDetails)
+        elif kind in ("REDEEM", "ADJUST_DECREMENT"):
+            assert isinstance(details, (RedeemDetails, AdjustDecrementDetails))
             if details.amount_money.amount > card.balance:
-                return error(
-                    400,
-                    "INSUFFICIENT_FUNDS",
-                    "The gift card balance is lower than the amount.",
-                    category="PAYMENT_METHOD_ERROR",
-                )
+                return _insufficient_funds()
             card.balance -= details.amount_money.amount
+        elif kind == "REFUND":
+            assert isinstance(details, RefundDetails) and details.amount_money is not None
+            return self._refund(card, details)
         else:
             assert isinstance(details, ClearBalanceDetails)
             card.balance = 0
+        return None
+
+    def _refund(self, card: GiftCard, details: RefundDetails) -> Outcome | None:
+        """A REFUND from a custom payment processing system names the REDEEM it gives back
+        (``redeem_activity_id``, on the same gift card) and may not give back more than that
+        redemption took, less earlier refunds (``REFUND_AMOUNT_INVALID``)."""
+        field = "gift_card_activity.refund_activity_details.redeem_activity_id"
+        assert details.redeem_activity_id is not None and details.amount_money is not None
+        redemption = self.redemptions.get(details.redeem_activity_id)
+        if redemption is None:
+            return error(404, "NOT_FOUND", "The REDEEM activity was not found.", field=field)
+        if redemption.gift_card_id != card.id:
+            return error(400, "INVALID_VALUE", "The REDEEM activity is linked to another gift card.", field=field)
+        amount = details.amount_money.amount
+        if amount > redemption.refundable:
+            return error(
+                400,
+                "REFUND_AMOUNT_INVALID",
+                "The requested refund amount exceeds the amount available to refund.",
+                field="gift_card_activity.refund_activity_details.amount_money.amount",
+                category="REFUND_ERROR",
+            )
+        redemption.refunded += amount
+        card.balance += amount
         return None
 
     def _unused_gan(self) -> str:
@@ -361,13 +409,34 @@ def validate_activity(activity: GiftCardActivityInput) -> Outcome | None:
         problem = _check_funding(details, detail_field)
         if problem is not None:
             return problem
-    if isinstance(details, RedeemDetails) and details.amount_money.amount <= 0:
-        return error(
-            400,
-            "VALUE_TOO_LOW",
-            "The amount must be greater than 0.",
-            field="gift_card_activity.redeem_activity_details.amount_money.amount",
-        )
+    if isinstance(details, RefundDetails):
+        # Nullable in the schema, required "for applications that use a custom payment processing system".
+        for name in ("redeem_activity_id", "amount_money"):
+            if getattr(details, name) is None:
+                return error(
+                    400,
+                    "MISSING_REQUIRED_PARAMETER",
+                    "Field must be set",
+                    field=f"gift_card_activity.{detail_field}.{name}",
+                )
+        assert details.redeem_activity_id is not None
+        if not details.redeem_activity_id:
+            return error(
+                400,
+                "VALUE_TOO_SHORT",
+                "Must be at least 1 characters long.",
+                field=f"gift_card_activity.{detail_field}.redeem_activity_id",
+            )
+    if isinstance(details, (RedeemDetails, RefundDetails, AdjustIncrementDetails, AdjustDecrementDetails)):
+        # "This value is a positive integer" (api.json, each of these details objects).
+        assert details.amount_money is not None
+        if details.amount_money.amount <= 0:
+            return error(
+                400,
+                "VALUE_TOO_LOW",
+                "The amount must be greater than 0.",
+                field=f"gift_card_activity.{detail_field}.amount_money.amount",
+            )
     if activity.gift_card_id is None and activity.gift_card_gan is None:
         return error(
             400,
@@ -376,6 +445,12 @@ def validate_activity(activity: GiftCardActivityInput) -> Outcome | None:
             field="gift_card_activity.gift_card_id",
         )
     return None
+
+
+def _insufficient_funds() -> Outcome:
+    return error(
+        400, "INSUFFICIENT_FUNDS", "The gift card balance is lower than the amount.", category="PAYMENT_METHOD_ERROR"
+    )
 
 
 def _card_not_found() -> Outcome:

@@ -11,6 +11,7 @@ separator.
 from __future__ import annotations
 
 import hmac
+import re
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -31,7 +32,17 @@ from examples.simkit import (
     media_type,
 )
 
-from .schemas import NOT_SIMULATED, BalanceBody, CreateVoucherBody, GenerateVoucherBody
+from .schemas import (
+    CUSTOMER_NOT_SIMULATED,
+    NOT_SIMULATED,
+    ORDER_NOT_SIMULATED,
+    REDEEM_NOT_SIMULATED,
+    BalanceBody,
+    CreateVoucherBody,
+    GenerateVoucherBody,
+    RedeemBody,
+    RollbackBody,
+)
 from .state import (
     DEFAULT_TOKEN_LIFETIME,
     Outcome,
@@ -131,6 +142,8 @@ class VoucherifyDialect(Dialect):
         if token is None:
             return http_error(401, "Invalid or expired OAuth token")
         if request.path.startswith("/v1/vouchers") and not token.allows_vouchers():
+            return http_error(401, "The OAuth token's scope does not allow this endpoint")
+        if request.path.startswith("/v1/redemptions") and not token.allows("redemptions"):
             return http_error(401, "The OAuth token's scope does not allow this endpoint")
         return None
 
@@ -299,6 +312,15 @@ async def generate_voucher(request: Request[Any, Any, Any], sim: VoucherifySimul
 @get("/v1/vouchers/{rest:path}")
 async def get_voucher(request: Request[Any, Any, Any], sim: VoucherifySimulator, rest: str) -> Response[bytes]:
     code, action = _voucher_path(request)
+    if action == "transactions":
+        query = _query(request, {"limit", "order", "starting_after_id"})
+        limit = _int_param(query, "limit", 10, 100)
+        order = query.get("order", "-id")
+        if order not in ("id", "-id"):
+            raise fail(400, "invalid_query_params", "Invalid query params", "order must be id or -id")
+        async with sim.lock:
+            outcome = sim.list_transactions(code, limit, order, query.get("starting_after_id"))
+        return _respond(outcome)
     if action is not None:
         raise ReplyError(http_error(404, "No such endpoint"))
     async with sim.lock:
@@ -328,6 +350,147 @@ async def voucher_action(request: Request[Any, Any, Any], sim: VoucherifySimulat
     return _respond(outcome)
 
 
+# --- redemptions ---------------------------------------------------------------------------------
+
+_FILTER = re.compile(r"^filters\[(?P<field>\w+)\]\[conditions\]\[(?P<op>\$\w+)\](?:\[\d*\])?$")
+FILTER_FIELDS = frozenset(
+    {"voucher_code", "related_object_id", "parent_redemption_id", "failure_code", "result", "object", "customer_id"}
+)
+NOT_SIMULATED_FILTERS = frozenset({"related_object_parent_id", "campaign_name", "user_login"})
+FILTER_OPS = frozenset({"$is", "$is_not", "$in", "$not_in", "$has_value", "$is_unknown"})
+REDEMPTION_ORDERS = frozenset(
+    {"created_at", "-created_at", "id", "-id", "voucher_code", "-voucher_code", "tracking_id", "-tracking_id",
+     "customer_id", "-customer_id"}
+)
+
+
+def _query(request: Request[Any, Any, Any], allowed: set[str]) -> dict[str, str]:
+    """The query parameters, each at most once, none outside ``allowed``."""
+    pairs = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    query: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in allowed:
+            raise fail(400, "invalid_query_params", "Invalid query params", f"Unknown query parameter {name}")
+        if name in query:
+            raise fail(400, "invalid_query_params", "Invalid query params", f"{name} given twice")
+        query[name] = value
+    return query
+
+
+def _int_param(query: dict[str, str], name: str, default: int, high: int) -> int:
+    value = query.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= high:
+        raise fail(400, "invalid_query_params", "Invalid query params", f"{name} must be an integer 1-{high}")
+    return int(value)
+
+
+def _not_simulated(obj: Any, names: tuple[str, ...], where: str) -> None:
+    for name in names:
+        if getattr(obj, name) is not msgspec.UNSET:
+            raise fail(400, "invalid_payload", "Invalid payload", f"Property {where}.{name} is not supported by the simulator")
+
+
+def _check_redeem(body: RedeemBody) -> None:
+    _not_simulated(body, REDEEM_NOT_SIMULATED, "")
+    for n, item in enumerate(body.redeemables):
+        if item.object != "voucher":
+            raise fail(400, "invalid_payload", "Invalid payload",
+                       f"Property .redeemables[{n}].object {item.object} is not supported by the simulator")
+        if item.reward is not msgspec.UNSET:
+            raise fail(400, "invalid_payload", "Invalid payload",
+                       f"Property .redeemables[{n}].reward is not supported by the simulator")
+    if body.order is not None:
+        _not_simulated(body.order, ORDER_NOT_SIMULATED, ".order")
+    if body.customer is not None:
+        _not_simulated(body.customer, CUSTOMER_NOT_SIMULATED, ".customer")
+
+
+@post("/v1/redemptions", status_code=200)
+async def redeem(request: Request[Any, Any, Any], sim: VoucherifySimulator) -> Response[bytes]:
+    _query(request, set())
+    body = _decode(request, await request.body(), RedeemBody)
+    _check_redeem(body)
+    async with sim.lock:
+        outcome = sim.redeem(body)
+    return _respond(outcome)
+
+
+@get("/v1/redemptions")
+async def list_redemptions(request: Request[Any, Any, Any], sim: VoucherifySimulator) -> Response[bytes]:
+    pairs = parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    plain: dict[str, str] = {}
+    conditions: dict[tuple[str, str], list[str]] = {}
+    junction = "and"
+    for name, value in pairs:
+        if name in ("limit", "page", "result", "customer", "order"):
+            if name in plain:
+                raise fail(400, "invalid_query_params", "Invalid query params", f"{name} given twice")
+            plain[name] = value
+        elif name == "filters[junction]":
+            if value not in ("and", "or"):
+                raise fail(400, "invalid_query_params", "Invalid query params", "filters[junction] must be and or or")
+            junction = value
+        elif (match := _FILTER.match(name)) is not None:
+            field, op = match.group("field"), match.group("op")
+            if field in NOT_SIMULATED_FILTERS:
+                raise fail(400, "invalid_query_params", "Invalid query params",
+                           f"filters[{field}] is not supported by the simulator")
+            if field not in FILTER_FIELDS or op not in FILTER_OPS:
+                raise fail(400, "invalid_query_params", "Invalid query params", f"Unknown filter {name}")
+            conditions.setdefault((field, op), []).append(value)
+        elif name in ("campaign", "created_at[before]", "created_at[after]"):
+            raise fail(400, "invalid_query_params", "Invalid query params", f"{name} is not supported by the simulator")
+        else:
+            raise fail(400, "invalid_query_params", "Invalid query params", f"Unknown query parameter {name}")
+    limit, page = _int_param(plain, "limit", 10, 100), _int_param(plain, "page", 1, 99)
+    order = plain.get("order", "-created_at")
+    if order not in REDEMPTION_ORDERS:
+        raise fail(400, "invalid_query_params", "Invalid query params", f"order {order} is not supported")
+    order = order.replace("created_at", "date")
+    filters = [(field, op, values) for (field, op), values in conditions.items()]
+    if "result" in plain:
+        filters.append(("result", "$in", plain["result"].split(",")))
+    if "customer" in plain:
+        filters.append(("customer_id", "$is", [plain["customer"]]))
+    async with sim.lock:
+        outcome = sim.list_redemptions(limit, page, filters, junction if conditions else "and", order)
+    return _respond(outcome)
+
+
+@get("/v1/redemptions/{redemption_id:str}")
+async def get_redemption(request: Request[Any, Any, Any], sim: VoucherifySimulator, redemption_id: str) -> Response[bytes]:
+    _query(request, set())
+    async with sim.lock:
+        outcome = sim.get_redemption(redemption_id)
+    return _respond(outcome)
+
+
+async def _rollback(request: Request[Any, Any, Any], sim: VoucherifySimulator, redemption_id: str, stacked: bool) -> Response[bytes]:
+    query = _query(request, {"reason", "tracking_id"})
+    raw = await request.body()
+    body = _decode(request, raw, RollbackBody) if raw.strip() else None
+    if body is not None:
+        if body.order is not None:
+            _not_simulated(body.order, ORDER_NOT_SIMULATED, ".order")
+        if body.customer is not None:
+            _not_simulated(body.customer, CUSTOMER_NOT_SIMULATED, ".customer")
+    async with sim.lock:
+        outcome = sim.rollback(redemption_id, body, query.get("reason"), stacked)
+    return _respond(outcome)
+
+
+@post("/v1/redemptions/{redemption_id:str}/rollback", status_code=200)
+async def rollback_redemption(request: Request[Any, Any, Any], sim: VoucherifySimulator, redemption_id: str) -> Response[bytes]:
+    return await _rollback(request, sim, redemption_id, stacked=False)
+
+
+@post("/v1/redemptions/{redemption_id:str}/rollbacks", status_code=200)
+async def rollback_stacked(request: Request[Any, Any, Any], sim: VoucherifySimulator, redemption_id: str) -> Response[bytes]:
+    return await _rollback(request, sim, redemption_id, stacked=True)
+
+
 # --- app -------------------------------------------------------------------------------------------
 
 
@@ -346,7 +509,18 @@ def create_app(app_id: str, app_token: str, *, token_lifetime: int = DEFAULT_TOK
     return create_sim_app(
         core=sim,
         dialect=VoucherifyDialect(app_id, app_token, sim),
-        route_handlers=[generate_token, list_vouchers, generate_voucher, get_voucher, voucher_action],
+        route_handlers=[
+            generate_token,
+            list_vouchers,
+            generate_voucher,
+            get_voucher,
+            voucher_action,
+            redeem,
+            list_redemptions,
+            get_redemption,
+            rollback_redemption,
+            rollback_stacked,
+        ],
         logger_name="examples.providers.voucherify",
         masked_headers=("x-app-id", "x-app-token", "authorization"),
         max_body_bytes=MAX_BODY_BYTES,

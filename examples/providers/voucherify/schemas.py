@@ -102,3 +102,97 @@ class SimVoucherRequest(_Strict):
     active: bool = True
     expiration_date: str | None = None
     start_date: str | None = None
+
+
+# --- redemptions (documentation/openapi/redemptions.json, RedemptionsRedeemRequestBody) -------------
+
+# Documented request fields the simulator does not model, per object: sent, they give a 400 saying
+# so (a real API would accept them).
+REDEEM_NOT_SIMULATED = ("session", "options")
+ORDER_NOT_SIMULATED = (
+    "initial_amount",
+    "discount_amount",
+    "items",
+    "customer",
+    "referrer",
+    "customer_id",
+    "referrer_id",
+    "object",
+    "created_at",
+    "updated_at",
+)
+CUSTOMER_NOT_SIMULATED = ("address", "phone", "birthday", "birthdate", "description", "object")
+
+Credits = Annotated[int, msgspec.Meta(ge=1, le=10**13)]
+OrderStatus = Literal["CREATED", "PAID", "CANCELED", "FULFILLED"]
+
+
+class RedeemableGift(_Strict):
+    credits: Credits | None = None
+
+
+class Redeemable(_Strict):
+    """One item of ``redeemables``: ``{object, id, gift?, reward?}``."""
+
+    object: Literal["voucher", "promotion_tier", "promotion_stack"]
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    gift: RedeemableGift | None = None
+    reward: Any = msgspec.UNSET  # documented (loyalty rewards), not simulated
+
+
+class RedeemOrder(_Strict):
+    """The ``Order`` schema, the part a gift card payment uses."""
+
+    id: Text | None = None
+    source_id: Text | None = None
+    status: OrderStatus | None = None
+    amount: Annotated[int, msgspec.Meta(ge=0, le=10**13)] | None = None
+    metadata: dict[str, Any] | None = None
+    initial_amount: Any = msgspec.UNSET
+    discount_amount: Any = msgspec.UNSET
+    items: Any = msgspec.UNSET
+    customer: Any = msgspec.UNSET
+    referrer: Any = msgspec.UNSET
+    customer_id: Any = msgspec.UNSET
+    referrer_id: Any = msgspec.UNSET
+    object: Any = msgspec.UNSET
+    created_at: Any = msgspec.UNSET
+    updated_at: Any = msgspec.UNSET
+
+
+class RedeemCustomer(_Strict):
+    """The ``Customer`` schema, identity fields only."""
+
+    id: Text | None = None
+    source_id: Text | None = None
+    name: Text | None = None
+    email: Text | None = None
+    metadata: dict[str, Any] | None = None
+    address: Any = msgspec.UNSET
+    phone: Any = msgspec.UNSET
+    birthday: Any = msgspec.UNSET
+    birthdate: Any = msgspec.UNSET
+    description: Any = msgspec.UNSET
+    object: Any = msgspec.UNSET
+
+
+class RedeemBody(_Strict):
+    """``POST /v1/redemptions`` (Redeem Stackable Discounts)."""
+
+    redeemables: Annotated[list[Redeemable], msgspec.Meta(min_length=1, max_length=30)]
+    order: RedeemOrder | None = None
+    customer: RedeemCustomer | None = None
+    tracking_id: Text | None = None
+    metadata: dict[str, Any] | None = None
+    session: Any = msgspec.UNSET
+    options: Any = msgspec.UNSET
+
+
+class RollbackBody(_Strict):
+    """``POST /v1/redemptions/{id}/rollback(s)`` (RedemptionsRollbackCreateRequestBody)."""
+
+    reason: Text | None = None
+    tracking_id: Text | None = None
+    customer: RedeemCustomer | None = None
+    order: RedeemOrder | None = None
+    metadata: dict[str, Any] | None = None

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 from examples.simkit import SimCore
 
+from .ledger import Ledger
+
 from .schemas import BalanceBody, CodeConfig, SimVoucherRequest
 
 SEED_TIMESTAMP = "2024-01-01T00:00:00.000Z"
@@ -95,6 +97,8 @@ class Voucher:
     expiration_date: str | None = None
     created_at: str = field(default_factory=iso_now)
     updated_at: str | None = None
+    redeemed_quantity: int = 0  # successful redemptions not rolled back
+    redeemed_amount: int = 0  # credits ever redeemed (a rollback gives the redemption back, not the amount)
 
     @property
     def subtracted_amount(self) -> int:
@@ -148,8 +152,8 @@ class Voucher:
             "validation_rules_assignments": {"object": "list", "data_ref": "data", "data": [], "total": 0},
             "redemption": {
                 "quantity": None,
-                "redeemed_quantity": 0,
-                "redeemed_amount": 0,
+                "redeemed_quantity": self.redeemed_quantity,
+                "redeemed_amount": self.redeemed_amount,
                 "object": "list",
                 "url": f"/v1/vouchers/{encoded}/redemptions?page=1&limit=10",
             },
@@ -165,7 +169,10 @@ class Token:
     expires_at: float  # epoch seconds
 
     def allows_vouchers(self) -> bool:
-        return bool({"api", "vouchers"} & set(self.scope.split()))
+        return self.allows("vouchers")
+
+    def allows(self, scope: str) -> bool:
+        return bool({"api", scope} & set(self.scope.split()))
 
 
 def seed_id(code: str) -> str:
@@ -184,7 +191,7 @@ SEEDS: tuple[tuple[str, int, int, bool, str | None], ...] = (
 )
 
 
-class VoucherifySimulator(SimCore):
+class VoucherifySimulator(SimCore, Ledger):
     card_schema = SimVoucherRequest
 
     def __init__(self, app_id: str, token_lifetime: int = DEFAULT_TOKEN_LIFETIME) -> None:
@@ -200,6 +207,7 @@ class VoucherifySimulator(SimCore):
             )
             self.vouchers[code] = voucher
         self.tokens: dict[str, Token] = {}
+        self.seed_ledger()
 
     def card_views(self) -> list[dict[str, Any]]:
         return [voucher.view() for voucher in self.vouchers.values()]
@@ -342,6 +350,9 @@ class VoucherifySimulator(SimCore):
         voucher.amount += body.amount
         voucher.balance += body.amount
         voucher.updated_at = iso_now()
+        kind = "CREDITS_ADDITION" if body.amount > 0 else "CREDITS_REMOVAL"
+        self.record_transaction(voucher, kind, body.amount, voucher.updated_at, source_id=body.source_id,
+                                source="API", reason=body.reason)
         return Outcome(
             200,
             {
