@@ -50,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         "faults injected at the provider": "fault:",
         "duplicates (same key; body change)": "duplicate:",
         "successful answers lost (NewStore retried them later)": "lost:",
-        "tolerated known gateway bug (duplicates refused before replay)": "known:",
         "definitive answers by operation": ("create:", "capture:", "refund:", "revoke:"),
         "all answers by status": "status:",
         "error codes": "error:",

@@ -72,14 +72,6 @@ CENT = Decimal("0.01")
 
 PREFIX = "/sandbox/financial_instruments"
 
-# Known gateway bug (reported, not fixed here): the payment contract's amount checks (capture or
-# refund larger than what the transactions leave) run in `_admit`, before the idempotency store is
-# consulted, so a same-key duplicate whose transactions already include its own capture or refund,
-# or whose amount changed, is refused `400 instrument_error` instead of getting the stored answer.
-# While True, the property tolerates exactly that answer to such a duplicate (and counts it); the
-# strict xfail tests at the end pin the bug and fail as soon as it is fixed: then set this to False.
-KNOWN_BUG_AVAILABLE_CHECKED_BEFORE_REPLAY = False
-
 STATS: Counter[str] = Counter()
 
 
@@ -357,14 +349,11 @@ class Run:
                 body["transactions"] = list(instrument.transactions.values())
         STATS[f"duplicate:{change}"] += 1
         status, content, parsed = self.deliver(original.path, body, step["fault"], step["fresh_retry_id"])
-        if original.status == 200 and (status, content) != (original.status, original.content):
-            if (KNOWN_BUG_AVAILABLE_CHECKED_BEFORE_REPLAY and change in ("transactions", "amount") and status == 400
-                    and parsed["error_code"] == "instrument_error" and " is available for " in parsed["message"]):
-                STATS["known:amount checked before replay"] += 1
-            else:
-                # A success is stored and replayed byte for byte, whatever the body of the retry.
-                raise AssertionError("a duplicate of a successful webhook was not replayed:\n"
-                                     f"{original.content!r}\n{content!r}\n" + "\n".join(self.trace))
+        if original.status == 200:
+            # A success is stored and replayed byte for byte, whatever the body of the retry.
+            assert (status, content) == (original.status, original.content), (
+                "a duplicate of a successful webhook was not replayed:\n"
+                f"{original.content!r}\n{content!r}\n" + "\n".join(self.trace))
         if status == 200:
             instrument = self._instrument_of(original.path, parsed)
             instrument.record(parsed)
@@ -552,10 +541,9 @@ def test_an_unknown_outcome_retried_with_the_same_key_moves_money_once(
 def test_a_duplicate_gets_the_stored_answer_even_when_its_transactions_include_it(
         payments_gateway: Any, sandbox: Sandbox, operation: str) -> None:
     """NewStore delivers a webhook twice (at least once), the second time with the instrument's
-    transactions as they are now, which include the first delivery's own capture or refund. The
-    README: "every later one gets the stored status and body, byte for byte, even if its body
-    differs". The gateway instead refuses it `400 instrument_error` ("0 is available for ..."), so
-    NewStore may book as failed a capture that took the money."""
+    transactions as they are now, which include the first delivery's own capture or refund: it
+    gets the stored answer, not `400 instrument_error` ("0 is available for ...") from the amount
+    check (which once ran before the idempotency store; found by the property above)."""
     card = "6006498100000002"
     sandbox.add_card(card, pin=None, amount_minor=10_000)
     created = _post(payments_gateway, PREFIX, _create_body(card, "10", str(uuid.uuid4())))
@@ -576,8 +564,8 @@ def test_a_duplicate_gets_the_stored_answer_even_when_its_transactions_include_i
 
 
 def test_a_duplicate_with_another_amount_gets_the_stored_answer(payments_gateway: Any, sandbox: Sandbox) -> None:
-    """The README: the same key gets the stored answer "even if its body differs"; a capture
-    resent with a larger amount than the instrument has left is refused instead."""
+    """The same key gets the stored answer "even if its body differs", even a capture resent with a
+    larger amount than the instrument has left."""
     card = "6006498100000003"
     sandbox.add_card(card, pin=None, amount_minor=10_000)
     transactions = DECODE.decode(_post(payments_gateway, PREFIX, _create_body(card, "10", str(uuid.uuid4()))).content)
