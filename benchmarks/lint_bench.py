@@ -24,8 +24,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.lint import lint  # noqa: E402
-from gateway.templating import parse as _parse  # noqa: E402
+from gateway.tools.lint import lint  # noqa: E402
+from gateway.language.templating import parse as _parse  # noqa: E402
 
 parse_template_cache_clear = _parse.cache_clear
 

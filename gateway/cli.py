@@ -7,18 +7,17 @@ runs the app under uvicorn.
 
 from __future__ import annotations
 
-from . import diagnostics as rules
-
 import argparse
 import os
 import sys
 from pathlib import Path
 
+from . import diagnostics as rules
 from . import logs
-from .contract import OPERATIONS
+from .compile.gateway_file import load
+from .contracts import OPERATIONS
 from .diagnostics import errors
-from .lint.format import FORMATS
-from .load import load
+from .tools.lint.format import FORMATS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,13 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     new.add_argument("--dir", type=Path, default=Path("mappings"), help="where to write (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.command == "schema":
-        from .schema import text
+        from .tools.schema import text
 
         sys.stdout.write(text(args.kind))
         return 0
     if args.command == "new":
-        from .scaffold import ScaffoldError
-        from .scaffold import new as scaffold
+        from .tools.scaffold import ScaffoldError
+        from .tools.scaffold import new as scaffold
 
         try:
             for path in scaffold(args.provider, args.dir):
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "render":
         return _render(args)
     if args.command == "test":
-        from .testing import main as run_tests
+        from .tools.mapping_tests import main as run_tests
 
         return run_tests(args.paths)
     if args.command == "serve":
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .render import RenderUsageError, render
+    from .tools.render import RenderUsageError, render
 
     plan, diagnostics = load(args.config, require_secrets=args.send, eager=True)
     for d in diagnostics:
@@ -112,8 +111,8 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from .lint import UsageError, lint
-    from .lint.format import render
+    from .tools.lint import UsageError, lint
+    from .tools.lint.format import render
 
     try:
         diagnostics = lint(args.paths, config=args.config)
@@ -131,8 +130,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from .companions import CompanionFailed, Companions
-    from .serve import FRONT_ENVIRONMENT, HttpFront
+    from .http.companions import CompanionFailed, Companions
+    from .http.serve import FRONT_ENVIRONMENT, HttpFront
 
     logs.configure(args.log_level.upper())
     plan, diagnostics = load(args.config)
@@ -153,7 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         with Companions(() if args.no_companions else plan.companions):
             uvicorn.run(
-                "gateway.serve:app_from_environment",
+                "gateway.http.serve:app_from_environment",
                 factory=True,
                 host=args.host,
                 port=args.port,

@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Any
 
-logger = logging.getLogger("gateway.webhook")
+logger = logging.getLogger("gateway.runtime.webhook")
 
 _DIGIT_RUN = re.compile(r"(?<![\w])(?:\d[ \-]?){7,}\d(?![\w])")
 

@@ -1,7 +1,7 @@
 """The compiled plan: what the request path runs.
 
 Everything here is built once by ``compile`` and never changes: templates are compiled
-:class:`~gateway.templating.Value` objects, JMESPath expressions are compiled, secrets are
+:class:`~gateway.language.templating.Value` objects, JMESPath expressions are compiled, secrets are
 resolved. The request path reads only these objects; it never sees YAML.
 """
 
@@ -12,8 +12,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from .config.secrets import Secret
-from .templating import Value, Where
-from .urls import UrlTemplate
+from .language.templating import Value, Where
+from .language.urls import UrlTemplate
 
 Predicate = Any  # a compiled jmespath expression: has .search(data)
 

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.load import load
+from gateway.http.app import create_app
+from gateway.compile.gateway_file import load
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_MAPPING = ROOT / "mappings" / "sandbox.yaml"

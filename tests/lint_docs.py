@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from gateway.diagnostics import RULES, Diagnostic
-from gateway.lint import lint
+from gateway.tools.lint import lint
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "lint_cases"

@@ -1,7 +1,7 @@
 """NewStore's Gift Card Provider Webhooks (v0), transcribed by hand for the tests.
 
 These are the request examples and the 200/400 response schemas of the published OpenAPI
-description, written here independently of ``gateway.contract`` so that a test can catch the
+description, written here independently of ``gateway.contracts`` so that a test can catch the
 contract module drifting from the spec. (The project never reads the spec file itself.)
 """
 

@@ -135,8 +135,8 @@ def test_concurrent_requests_share_one_token_fetch(provider, tmp_path, monkeypat
     config = _oauth_config(provider, tmp_path, monkeypatch)
     from litestar.testing import AsyncTestClient
 
-    from gateway.app import create_app
-    from gateway.load import load
+    from gateway.http.app import create_app
+    from gateway.compile.gateway_file import load
 
     plan, _ = load(config)
 

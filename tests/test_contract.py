@@ -1,6 +1,6 @@
 """The contract module against NewStore's spec, field by field.
 
-The schema msgspec emits from ``gateway.contract`` Structs is compared with the spec's schema
+The schema msgspec emits from ``gateway.contracts`` Structs is compared with the spec's schema
 as transcribed in ``newstore_spec``: same required fields, same property names, same types and
 constraints. A drift in either direction fails here.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from gateway import contract
-from gateway.contract import giftcard
+from gateway import contracts
+from gateway.contracts import giftcard
 
 from .newstore_spec import ERROR, EXAMPLES, RESPONSES
 
@@ -47,7 +47,7 @@ def _compare(emitted: dict, spec: dict, defs: dict, where: str) -> None:
 
 @pytest.mark.parametrize("operation", list(RESPONSES))
 def test_response_structs_match_the_spec(operation):
-    (emitted,), defs = msgspec.json.schema_components([contract.OPERATIONS[operation].response_type])
+    (emitted,), defs = msgspec.json.schema_components([contracts.OPERATIONS[operation].response_type])
     _compare(emitted, RESPONSES[operation], defs, operation)
 
 
@@ -58,12 +58,12 @@ def test_error_struct_matches_the_spec():
 
 @pytest.mark.parametrize("operation", list(EXAMPLES))
 def test_spec_examples_decode(operation):
-    request = contract.decode_request(operation, msgspec.json.encode(EXAMPLES[operation]))
-    assert type(request) is contract.OPERATIONS[operation].request_type
+    request = contracts.decode_request(operation, msgspec.json.encode(EXAMPLES[operation]))
+    assert type(request) is contracts.OPERATIONS[operation].request_type
 
 
 def test_amounts_decode_as_exact_decimals():
-    request = contract.decode_request("issue", b'{"amount": {"value": 0.1, "currency": "USD"}, "customer": {"id": "c"}}')
+    request = contracts.decode_request("issue", b'{"amount": {"value": 0.1, "currency": "USD"}, "customer": {"id": "c"}}')
     assert str(request.amount.value) == "0.1"
 
 
@@ -74,13 +74,13 @@ def test_amounts_decode_as_exact_decimals():
 ])
 def test_responses_are_validated_before_they_leave(data, message):
     with pytest.raises(msgspec.ValidationError) as info:
-        contract.build_response("balance", data)
+        contracts.build_response("balance", data)
     assert message in str(info.value)
 
 
 def test_deactivated_at_must_be_an_rfc3339_time_with_zone():
-    assert contract.build_response("deactivate", {"deactivated_at": "2023-12-31T10:11:17Z"})
+    assert contracts.build_response("deactivate", {"deactivated_at": "2023-12-31T10:11:17Z"})
     with pytest.raises(msgspec.ValidationError, match="Invalid RFC3339"):
-        contract.build_response("deactivate", {"deactivated_at": "yesterday"})
+        contracts.build_response("deactivate", {"deactivated_at": "yesterday"})
     with pytest.raises(msgspec.ValidationError, match="timezone"):
-        contract.build_response("deactivate", {"deactivated_at": "2023-12-31T10:11:17"})
+        contracts.build_response("deactivate", {"deactivated_at": "2023-12-31T10:11:17"})

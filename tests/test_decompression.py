@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 import httpx
 import pytest
 
-from gateway.upstream import codecs
+from gateway.runtime.upstream import codecs
 
 from .conftest import ROOT, client_for, write_config
 
@@ -427,7 +427,7 @@ sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 sock.listen(128)
 print(sock.getsockname()[1], flush=True)
-config = uvicorn.Config("gateway.serve:app_from_environment", factory=True, log_level="warning")
+config = uvicorn.Config("gateway.http.serve:app_from_environment", factory=True, log_level="warning")
 uvicorn.Server(config).run(sockets=[sock])
 """
 

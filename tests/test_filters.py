@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from gateway import filters, money
-from gateway.templating import RenderError, Where, compile_string
+from gateway.language import filters
+
+from gateway.language import money
+from gateway.language.templating import RenderError, Where, compile_string
 
 
 @pytest.mark.parametrize(

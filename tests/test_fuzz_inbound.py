@@ -21,10 +21,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from gateway.app import create_app
-from gateway.load import load
-from gateway.templating import Const, DictValue
-from gateway.upstream.client import default_transport
+from gateway.http.app import create_app
+from gateway.compile.gateway_file import load
+from gateway.language.templating import Const, DictValue
+from gateway.runtime.upstream.client import default_transport
 
 from .conftest import ROOT, RUNNING, SANDBOX_KEY_FILE, start_simulator, write_config
 from .newstore_spec import check_error

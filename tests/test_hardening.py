@@ -12,7 +12,7 @@ import pytest
 
 from gateway.config.model import SecretRef
 from gateway.config.secrets import SecretUnavailable, resolve
-from gateway.expressions import Compiled, ExpressionError, search
+from gateway.language.expressions import Compiled, ExpressionError, search
 
 from .conftest import client_for, sandbox_provider, write_config
 from .newstore_spec import EXAMPLES, check_error

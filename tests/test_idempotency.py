@@ -265,7 +265,7 @@ def _swallow(fn):
 def test_a_duplicate_that_outwaits_its_deadline_gets_a_retryable_error_not_a_second_run(sandbox, tmp_path, monkeypatch):
     import hashlib
 
-    from gateway.idempotency import store_for
+    from gateway.runtime.idempotency import store_for
 
     monkeypatch.setenv("GATEWAY_TEST_IDEMPOTENCY_KEY", TEST_KEY)
     url = f"sqlite:///{tmp_path / 'idem.sqlite3'}"
@@ -293,7 +293,7 @@ def test_a_duplicate_that_outwaits_its_deadline_gets_a_retryable_error_not_a_sec
 
 
 def test_a_lease_shorter_than_a_deadline_does_not_load(sandbox, tmp_path):
-    from gateway.load import load
+    from gateway.compile.gateway_file import load
 
     config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox, deadline=30)},
                           idempotency={"key_file": "k.key", "lease": 20})

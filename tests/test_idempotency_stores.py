@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.idempotency import Record, store_for
+from gateway.runtime.idempotency import Record, store_for
 
 from .stores import KINDS, store_url
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.diagnostics import RULES
-from gateway.load import load, load_mapping
+from gateway.compile.gateway_file import load, load_mapping
 
 from .lint_docs import PAGE, ROOT, generate, load_cases, run
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.load import load, load_mapping
+from gateway.compile.gateway_file import load, load_mapping
 
 GOOD = """\
 base_url: https://provider.example

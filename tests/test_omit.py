@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.lint import lint
-from gateway.templating import OMIT, RenderError, Where, compile_string
+from gateway.tools.lint import lint
+from gateway.language.templating import OMIT, RenderError, Where, compile_string
 
 from .conftest import client_for, write_config
 
@@ -25,7 +25,7 @@ HERE = Where("m.yaml", "x")
 
 def _compile(raw):
     """Compile a YAML-like structure the way the loader does (strings may be templates)."""
-    from gateway.templating import Const, DictValue, ListValue
+    from gateway.language.templating import Const, DictValue, ListValue
 
     if isinstance(raw, str):
         return compile_string(raw, HERE)

@@ -168,8 +168,8 @@ def test_a_failed_lookup_has_no_tender_type_element(radial, pan, code):
 
 @pytest.mark.parametrize("currency", ["KWD", "BHD", "JOD", "OMR", "TND"])
 def test_max_exponent_refuses_three_decimal_currencies_as_input_errors(currency):
-    from gateway.filters import FILTERS, FilterError, InputError
-    from gateway.templating import RenderError, Where, compile_string
+    from gateway.language.filters import FILTERS, FilterError, InputError
+    from gateway.language.templating import RenderError, Where, compile_string
 
     with pytest.raises(InputError) as caught:
         FILTERS["max_exponent"](currency, 2)
@@ -196,7 +196,7 @@ def test_a_three_decimal_currency_is_never_sent_to_radial(gateway, radial, curre
 
 
 def test_a_three_decimal_currency_is_a_400_invalid_request(gateway, radial):
-    # Needs the engine's InputError wiring (a filter raising gateway.filters.InputError before
+    # Needs the engine's InputError wiring (a filter raising gateway.language.filters.InputError before
     # anything was sent makes the webhook 400 invalid_request); without it this is a 502.
     body = {"card_number": "6046460000000058", "amount": {"value": 10.125, "currency": "KWD"},
             "customer": {"id": "c1"}}

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.load import load
+from gateway.http.app import create_app
+from gateway.compile.gateway_file import load
 
 from .conftest import SANDBOX_MAPPING, _leaks, card_secrets, sandbox_provider, write_config
 from .newstore_spec import EXAMPLES

@@ -312,13 +312,13 @@ def test_render_masks_short_pins_in_path_query_headers_form_and_xml(tmp_path):
 def test_render_masks_why_a_step_cannot_be_rendered(tmp_path, monkeypatch, capsys):
     """`dry_run` reports a step it cannot render as ("unknown", reason); the reason may quote
     what was rendered so far, card number included."""
-    import gateway.render
+    import gateway.tools.render
 
     def dry_run(provider, op, request, **_):
         return [("lookup", "unknown", f"cannot be rendered without the provider's answers: the URL "
                                       f"/v1/cards/{request.card_number}/None needs steps.lookup.tender (pin {request.pin})")]
 
-    monkeypatch.setattr(gateway.render, "dry_run", dry_run)
+    monkeypatch.setattr(gateway.tools.render, "dry_run", dry_run)
     request = tmp_path / "deactivate.json"
     request.write_text(json.dumps({"card_number": "6006491111111111", "pin": "4801"}))
     assert cli.main(["render", "sandbox", "deactivate", str(request), "--config", str(dry_config(tmp_path))]) == 0

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from gateway.schema import text as schema_text
+from gateway.tools.schema import text as schema_text
 
 from .conftest import ROOT, SANDBOX_KEY_FILE, _leaks, write_config
 

@@ -10,9 +10,9 @@ import logging
 
 import pytest
 
-from gateway.urls import UrlRefused, UrlTemplate, compile_sources
-from gateway.templating import Where, compile_string
-from gateway.urls import URL_ENV
+from gateway.language.urls import UrlRefused, UrlTemplate, compile_sources
+from gateway.language.templating import Where, compile_string
+from gateway.language.urls import URL_ENV
 
 from .conftest import ROOT, client_for, sandbox_provider, start_simulator, write_config
 from .newstore_spec import check_error
@@ -158,7 +158,7 @@ def test_a_missing_idempotence_key_is_served_with_a_warning(both, sandbox, caplo
     issue = {"amount": {"value": 25, "currency": "USD"}, "customer": {"id": "c1"}}
     response = both.post("/sandbox/gift_card/issue", json=issue)
     assert response.status_code == 200, response.text
-    [line] = [r for r in caplog.records if r.name == "gateway.webhook" and '"operation":"issue"' in r.getMessage()]
+    [line] = [r for r in caplog.records if r.name == "gateway.runtime.webhook" and '"operation":"issue"' in r.getMessage()]
     assert line.levelno == logging.WARNING and "no idempotence_key" in line.getMessage()
 
 

@@ -1,0 +1,143 @@
+"""Checks that find mappings which load but are probably wrong: warnings, mostly.
+
+Each looks at the raw (typed) mapping and reports through the file's context; none changes
+what the compiled plan does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jinja2 import nodes
+
+from .. import diagnostics as rules
+from ..config import model
+from ..config.reader import FileContext
+from ..config.yamlpos import KeyPath
+from ..language.templating import TemplateCompileError, is_template, parse
+
+_SECRET_NAME = re.compile(r"(authorization|api[-_]?key|apikey|token|secret|password|passwd|signature|credential)", re.I)
+_SECRET_VALUE = re.compile(r"^(bearer|basic|token)\s+\S{8,}$|^(sk|pk|rk)_(live|test)_\w{8,}$", re.I)
+
+
+def literal_secrets(ctx: FileContext, raw: Any, path: KeyPath) -> None:
+    """Warn about a constant that looks like a credential written into a header or body."""
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            if isinstance(value, str) and not is_template(value) and _looks_secret(str(key), value):
+                ctx.report(path + (key,), rules.SECRET_LITERAL,
+                           f"`{key}` holds what looks like a credential written literally; declare it in "
+                           "`secrets:` and send it with `auth`, so it comes from the environment")
+            elif isinstance(value, (dict, list)):
+                literal_secrets(ctx, value, path + (key,))
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            literal_secrets(ctx, value, path + (i,))
+
+
+def _looks_secret(key: str, value: str) -> bool:
+    if _SECRET_VALUE.match(value.strip()):
+        return True
+    return bool(_SECRET_NAME.search(key)) and len(value) >= 8 and " " not in value.strip()
+
+
+def never_runs(ctx: FileContext, step: model.Step, path: KeyPath) -> None:
+    """A step whose `if` is a constant false value is dead code (often a leftover from testing)."""
+    if step.if_ is None or step.if_ is True:
+        return
+    if step.if_ is False:
+        ctx.report(path + ("if",), rules.MAPPING_STEP_NEVER_RUNS, f"step `{step.name}` never runs: its `if` is always false")
+        return
+    try:
+        tree = parse("{{ " + step.if_ + " }}").tree
+    except TemplateCompileError:
+        return
+    body = tree.body[0] if len(tree.body) == 1 else None
+    if isinstance(body, nodes.Output) and len(body.nodes) == 1:
+        node = body.nodes[0]
+        try:
+            value = node.as_const()
+        except nodes.Impossible:
+            return
+        if not value:
+            ctx.report(path + ("if",), rules.MAPPING_STEP_NEVER_RUNS, f"step `{step.name}` never runs: its `if` is always false")
+
+
+def unused_extracts(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, used: set[tuple[str, str]]) -> None:
+    for i, step in enumerate(spec.steps):
+        for name in step.extract:
+            if (step.name, name) not in used:
+                ctx.report(path + ("steps", i, "extract", name), rules.MAPPING_UNUSED_EXTRACT,
+                           f"step `{step.name}` extracts `{name}`, which nothing reads", at_key=True)
+
+
+def shadowed_rules(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, mapping_rules: list[model.ErrorRule]) -> None:
+    """A rule that an earlier, broader rule always wins over can never match.
+
+    Rules are tried step, then operation; a step's or operation's rule is checked against
+    everything tried before it, and an operation's rule is reported only if it is shadowed for
+    every step. Mapping-level rules are checked once, among themselves.
+    """
+    op_rules = [(path + ("errors", i), r) for i, r in enumerate(spec.errors)]
+    verdicts: dict[KeyPath, list[str | None]] = {}
+    for s, step in enumerate(spec.steps):
+        own = [(path + ("steps", s, "errors", i), r) for i, r in enumerate(step.errors)]
+        for rpath, why in _shadowed(ctx, own + op_rules).items():
+            verdicts.setdefault(rpath, []).append(why)
+    for rpath, whys in verdicts.items():
+        if all(whys):
+            target = rpath + ("match",) if whys[0] == _CONSTANT else rpath
+            ctx.report(target, rules.MAPPING_RULE_NEVER_MATCHES, whys[0] or "")
+
+
+def mapping_rules_shadowed(ctx: FileContext, mapping_rules: list[model.ErrorRule]) -> None:
+    for rpath, why in _shadowed(ctx, [(("errors", i), r) for i, r in enumerate(mapping_rules)]).items():
+        if why:
+            ctx.report(rpath + ("match",) if why == _CONSTANT else rpath, rules.MAPPING_RULE_NEVER_MATCHES, why)
+
+
+_CONSTANT = "this rule's `match` is a constant false value: it can never match"
+
+
+def _shadowed(ctx: FileContext, sequence: list[tuple[KeyPath, model.ErrorRule]]) -> dict[KeyPath, str | None]:
+    """For each rule of the sequence: why it can never match there, or None."""
+    out: dict[KeyPath, str | None] = {}
+    for j, (rpath, rule) in enumerate(sequence):
+        why = None
+        if _never(rule):
+            why = _CONSTANT
+        else:
+            for earlier_path, earlier in sequence[:j]:
+                if _covers(earlier, rule):
+                    why = (f"this rule can never match: the rule at line {ctx.located.position(earlier_path)[0]} "
+                           "matches every answer it would")
+                    break
+        out[rpath] = why
+    return out
+
+
+def _statuses(rule: model.ErrorRule) -> set[int] | None:
+    if rule.status is None:
+        return None
+    items = rule.status if isinstance(rule.status, list) else [rule.status]
+    out: set[int] = set()
+    for item in items:
+        if isinstance(item, int):
+            out.add(item)
+        elif isinstance(item, str) and re.fullmatch(r"[1-5]xx", item):
+            out.update(range(int(item[0]) * 100, int(item[0]) * 100 + 100))
+    return out
+
+
+def _covers(earlier: model.ErrorRule, later: model.ErrorRule) -> bool:
+    if earlier.match is not None and earlier.match != later.match:
+        return False
+    a, b = _statuses(earlier), _statuses(later)
+    if a is None:
+        return earlier.match is not None and earlier.match == later.match
+    return b is not None and b <= a
+
+
+def _never(rule: model.ErrorRule) -> bool:
+    return rule.match is not None and rule.match.strip() in ("`false`", "`null`", "false", "null", "''", "`\"\"`", "`[]`", "`{}`")

@@ -1,0 +1,117 @@
+"""The Litestar app: ``POST /{provider}/gift_card/{operation}`` for every configured provider.
+
+The app wires things together: upstream clients and the idempotency store are created at
+startup from the plan and closed at shutdown; each webhook is handled by :mod:`gateway.runtime.webhook`;
+Litestar's own errors (unknown route, wrong method, oversize body) and bugs become the spec's
+Error body. Nothing leaves as a bare 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import msgspec
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+
+from .. import contracts, logs
+from ..errors import (
+    InternalError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestRejected,
+    RouteNotFound,
+    WebhookError,
+)
+from ..plan import GatewayPlan
+from ..runtime.idempotency import start_idempotency
+from ..runtime.upstream.client import TransportFactory, Upstream
+from ..runtime.webhook import Runtime, handle
+
+_JSON = "application/json"
+DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive (`gateway serve --body-timeout`)
+
+
+def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None = None,
+               body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Litestar:
+    """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests.
+
+    ``body_timeout`` bounds reading a webhook's body (``webhook._read_body`` finds it in the
+    app's state): a body that has not arrived by then is answered 408 and the connection closed.
+    """
+    rt = Runtime(plan)
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        for name, provider in plan.providers.items():
+            transport = transport_factory(provider) if transport_factory else None
+            rt.upstreams[name] = Upstream(provider, transport)
+        purge: asyncio.Task[None] | None = None
+        if plan.idempotency is not None:
+            rt.idempotency, purge = await start_idempotency(plan.idempotency)
+        try:
+            yield
+        finally:
+            if purge is not None:
+                purge.cancel()
+            await asyncio.gather(*(u.aclose() for u in rt.upstreams.values()))
+            rt.upstreams.clear()
+            if rt.idempotency is not None:
+                await rt.idempotency.store.close()
+                rt.idempotency = None
+
+    def route(contract_name: str, template: str, fixed: str | None) -> Any:
+        @post("/{provider:str}" + template, status_code=200, name=f"{contract_name}:{fixed or 'operation'}")
+        async def webhook(request: Request[Any, Any, Any]) -> Response[bytes]:
+            params = dict(request.path_params)
+            provider = params.pop("provider")
+            operation = fixed or params.pop("operation")
+            status, content = await handle(rt, request, contract_name, provider, operation, params)
+            # 408: the rest of the body may still be on its way; the connection cannot be reused.
+            headers = {"connection": "close"} if status == 408 else None
+            return Response(content, status_code=status, media_type=_JSON, headers=headers)
+
+        return webhook
+
+    webhooks = [route(c.name, template, fixed) for c in contracts.CONTRACTS.values() for template, fixed in c.routes]
+
+    @get("/health")
+    async def health() -> Response[bytes]:
+        body = {"status": "ok", "providers": sorted(plan.providers)}
+        return Response(msgspec.json.encode(body), media_type=_JSON)
+
+    return Litestar(
+        route_handlers=[*webhooks, health],
+        lifespan=[lifespan],
+        exception_handlers={Exception: _unhandled},
+        request_max_body_size=plan.max_body_bytes,
+        state=State({"body_timeout": body_timeout}),
+        openapi_config=None,
+        logging_config=None,
+    )
+
+
+def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Litestar's own errors (unknown route, wrong method, oversize body) and bugs, as Error bodies."""
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            error: WebhookError = RouteNotFound(
+                "no such route; NewStore calls POST /{provider}/gift_card/{balance|issue|activate|deactivate}")
+        elif exc.status_code == 405:
+            error = MethodNotAllowed("only POST is allowed on gift card webhooks")
+        elif exc.status_code == 413:
+            error = PayloadTooLarge("the request body is larger than this gateway accepts")
+        else:
+            error = RequestRejected(str(exc.detail), error_code="invalid_request")
+            error.status = exc.status_code if 400 <= exc.status_code < 500 else 400
+    else:
+        # Where it failed, not what it said: an exception's message may quote request data.
+        frames = traceback.extract_tb(exc.__traceback__)[-3:]
+        where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
+        logs.logger.error("unhandled %s at %s", type(exc).__name__, where)
+        error = InternalError("the gateway failed unexpectedly; the outcome is unknown", request_accepted=True)
+    return Response(contracts.encode(error.body()), status_code=error.status, media_type=_JSON)

@@ -1,0 +1,161 @@
+"""One pooled httpx client per provider, and the one place httpx errors are translated.
+
+Clients are created at startup from the plan and an injected transport factory, and closed
+at shutdown; tests and ``gateway test`` swap the transport, never patch functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import httpx
+
+from ...plan import ProviderPlan
+from . import auth, codecs
+
+# httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
+# paths): keep those loggers quiet whatever logging the embedding application configures.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+TransportFactory = Callable[[ProviderPlan], httpx.AsyncBaseTransport | None]
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+class SendError(Exception):
+    """The request did not produce a response. ``maybe_sent`` tells whether it may have
+    reached the provider (a read timeout) or certainly did not (connection refused)."""
+
+    def __init__(self, kind: str, message: str, *, maybe_sent: bool) -> None:
+        super().__init__(message)
+        self.kind = kind  # "unreachable" | "timeout" | "protocol"
+        self.message = message
+        self.maybe_sent = maybe_sent
+
+
+def default_transport(provider: ProviderPlan) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(max_connections=provider.max_connections, max_keepalive_connections=provider.max_connections)
+    return httpx.AsyncHTTPTransport(limits=limits, retries=0)
+
+
+class Upstream:
+    """The connection to one provider.
+
+    Credentials go only to the provider's own origin (scheme, host and port of its base URL):
+    a step whose ``url`` points elsewhere (a link taken from an answer) is sent without them.
+    Answers are read up to ``max_response_bytes`` (after decompression), so a huge or
+    decompression-bomb answer cannot exhaust memory.
+    """
+
+    def __init__(self, provider: ProviderPlan, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.provider = provider
+        self._client = httpx.AsyncClient(
+            transport=transport or default_transport(provider),
+            timeout=httpx.Timeout(provider.mapping.timeout),
+            follow_redirects=False,
+            trust_env=False,
+            # Offer only the codings _read can decode with a bound (httpx would add zstd/br).
+            headers={"Accept-Encoding": codecs.ACCEPT_ENCODING},
+        )
+        self.auth = auth.for_provider(provider)
+        self._origin = _origin(provider.base_url)
+        self._limit = provider.mapping.max_response_bytes
+        # At most `max_connections` requests inside httpx's pool at once; the rest wait here, in
+        # order. httpcore rescans every queued request against every connection on each change,
+        # so a burst of a thousand webhooks queued in its pool stalled the event loop for minutes.
+        self._slots = asyncio.Semaphore(provider.max_connections)
+
+    async def send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
+                   content: bytes | None, timeout: float, step: str = "") -> UpstreamResponse:
+        """Send one step's request, once one of the provider's connections is free (waiting at
+        most ``timeout``, as httpx's own pool timeout would)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise SendError("unreachable", f"cannot connect to the provider (all {self.provider.max_connections} "
+                                           f"connections stayed busy for {timeout:g}s)", maybe_sent=False) from None
+        try:
+            return await self._send(method, url, params=params, headers=headers, content=content,
+                                    timeout=timeout, step=step)
+        finally:
+            self._slots.release()
+
+    async def _send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
+                    content: bytes | None, timeout: float, step: str = "") -> UpstreamResponse:
+        """Send one step's request. The step's name travels in the request's extensions, so
+        a swapped-in transport (``gateway test``) knows which canned answer to give."""
+        own = _origin(url) == self._origin
+        try:
+            request = self._client.build_request(method, url, params=params or None, headers=headers,
+                                                 content=content, timeout=timeout,
+                                                 extensions={"gateway_step": step})
+            if own:
+                await self.auth.apply(request, self._client)
+            response = await self._client.send(request, stream=True)
+            if own and response.status_code == 401 and self.auth.refreshable:
+                # The cached token may have been revoked or expired early: one fresh token, one retry.
+                await response.aclose()
+                self.auth.invalidate()
+                await self.auth.apply(request, self._client)
+                response = await self._client.send(request, stream=True)
+            try:
+                body = await self._read(response)
+            finally:
+                await response.aclose()
+        except auth.AuthError as exc:
+            raise SendError("unreachable", f"could not authenticate to the provider: {exc}", maybe_sent=False) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise SendError("unreachable", f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc
+        except httpx.TimeoutException as exc:
+            raise SendError("timeout", f"the provider did not answer within {timeout:g}s", maybe_sent=True) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ProxyError) as exc:
+            raise SendError("protocol", f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True) from exc
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL, UnicodeEncodeError) as exc:
+            # Raised before anything is written to the socket. The message may quote a header
+            # value (a secret, a key), so it is not repeated.
+            raise SendError("unreachable", f"the request could not be sent ({type(exc).__name__})", maybe_sent=False) from exc
+        except httpx.HTTPError as exc:  # DecodingError and the rest: after the request went out
+            raise SendError("protocol", f"the provider's answer could not be read ({type(exc).__name__})", maybe_sent=True) from exc
+        return UpstreamResponse(response.status_code, response.headers, body)
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        """The body, decoded from its raw bytes here rather than by httpx (whose decoders
+        inflate each network chunk whole), so the limit holds on decompressed bytes as they
+        are produced and on the raw bytes too. Never quotes the body in an error."""
+        if response.is_stream_consumed:
+            # An in-process transport (``gateway test``'s canned answers) hands over a body
+            # httpx has already read and decoded: nothing came over the network.
+            body = response.content
+            if len(body) > self._limit:
+                raise SendError("protocol", f"the provider's answer is larger than {self._limit} bytes", maybe_sent=True)
+            return body
+        try:
+            decoder = codecs.BoundedBody(response.headers.get_list("content-encoding", split_commas=True), self._limit)
+            async for raw in response.aiter_raw():
+                decoder.feed(raw)
+            return decoder.finish()
+        except codecs.BodyTooLarge as exc:
+            raise SendError("protocol", str(exc), maybe_sent=True) from None
+        except codecs.Undecodable as exc:
+            raise SendError("protocol", f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return ("", "", None)
+    return (parts.scheme, parts.host, parts.port)
