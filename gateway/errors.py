@@ -17,6 +17,8 @@
         │   ├── UpstreamTimeout       504  a step's timeout ran out
         │   ├── DeadlineExceeded      504  the webhook's overall deadline ran out
         │   └── UpstreamBadResponse   502  5xx, unparseable body, or an answer no rule explains
+        ├── InProgress            503  a duplicate of a request still running (idempotency)
+        ├── StoreUnavailable      503  the idempotency store did not answer in time; nothing sent
         ├── MappingError              502  the mapping rendered something invalid (names file and step)
         └── InternalError             500  a bug in the gateway; still the spec's Error body
 
@@ -140,6 +142,20 @@ class DeadlineExceeded(UpstreamFailure):
 
 class UpstreamBadResponse(UpstreamFailure):
     error_code = "provider_bad_response"
+
+
+class InProgress(WebhookError):
+    """A request with the same idempotency key is still running (or its outcome is not stored yet)."""
+
+    status = 503
+    error_code = "request_in_progress"
+
+
+class StoreUnavailable(WebhookError):
+    """The idempotency store did not answer in time; nothing was sent to the provider."""
+
+    status = 503
+    error_code = "idempotency_unavailable"
 
 
 class MappingError(WebhookError):

@@ -265,7 +265,7 @@ def _swallow(fn):
 def test_a_duplicate_that_outwaits_its_deadline_gets_a_retryable_error_not_a_second_run(sandbox, tmp_path, monkeypatch):
     import hashlib
 
-    from gateway.runtime.idempotency import store_for
+    from gateway.runtime.idempotency import open_store
 
     monkeypatch.setenv("GATEWAY_TEST_IDEMPOTENCY_KEY", TEST_KEY)
     url = f"sqlite:///{tmp_path / 'idem.sqlite3'}"
@@ -275,7 +275,7 @@ def test_a_duplicate_that_outwaits_its_deadline_gets_a_retryable_error_not_a_sec
     storage_key = hashlib.sha256(f"sandbox\0issue\0{ISSUE['idempotence_key']}".encode()).hexdigest()
 
     async def hold() -> None:
-        store = store_for(url, tmp_path)
+        store = open_store(url, tmp_path)
         await store.open()
         assert (await store.claim(storage_key, "other-instance", 60))[0] == "acquired"
         await store.close()

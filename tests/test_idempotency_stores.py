@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.runtime.idempotency import Record, store_for
+from gateway.runtime.idempotency import Record, open_store
 
 from .stores import KINDS, store_url
 
@@ -16,7 +16,7 @@ RECORD = Record(200, "fp", "k1", b"sealed-bytes")
 @pytest.fixture(params=KINDS)
 def store(request, tmp_path):
     url = store_url(request.param, tmp_path)
-    return store_for(url, tmp_path)
+    return open_store(url, tmp_path)
 
 
 def run(coro):

@@ -230,3 +230,20 @@ cases:
 """)
     result = gateway("test", "dates.test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_render_send_answers_a_deadline_as_the_webhook_would(sandbox, tmp_path):
+    """`render --send` runs the webhook's own path: past the provider's deadline it prints the
+    spec's Error body a webhook gets (504 gateway_deadline_exceeded, naming the step), not a
+    body of its own."""
+    config = write_config(tmp_path, {"sandbox": {
+        "mapping": str(ROOT / "mappings" / "sandbox.yaml"), "vars": {"base_url": sandbox.url},
+        "secrets": {"api_key": {"file": str(SANDBOX_KEY_FILE)}}, "inbound": "none", "deadline": 0.5}},
+        idempotency={"key_file": "k.key"})
+    sandbox.fault("delay", seconds=1.5)
+    result = gateway("render", "sandbox", "balance", "-", "--send", "--config", str(config), cwd=tmp_path, stdin=BALANCE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(
+        'NewStore gets HTTP 504\n  {"error_code":"gateway_deadline_exceeded","message":"the webhook did not finish '
+        'within its 0.5s deadline (in step `lookup`); the outcome is unknown","request_accepted":true,'
+        '"details":{"step":"lookup"}}\n'), result.stdout

@@ -31,6 +31,7 @@ from ..plan import (
     MappingPlan,
     ProviderPlan,
 )
+from ..runtime.idempotency import registry as stores
 from ..runtime.idempotency.crypto import decode_key
 from .mapping import compile_mapping
 
@@ -130,9 +131,10 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
     settings = raw.idempotency or model.IdempotencySettings()
     path = ("idempotency",)
     url = settings.store
-    if not url.startswith(("sqlite:///", "redis://", "rediss://", "unix://", "postgresql://", "postgres://")):
-        ctx.report(path + ("store",), rules.IDEMPOTENCY_STORE, f"`{url.split(':', 1)[0]}:` is not a store this gateway knows; "
-                                               "use sqlite:///path, redis://host:port/db or postgresql://…")
+    try:
+        kind = stores.kind_of(url)
+    except stores.UnknownStore as exc:
+        ctx.report(path + ("store",), rules.IDEMPOTENCY_STORE, str(exc))
         return None
     keys: list[tuple[str, Secret]] = []
     for i, entry in enumerate(settings.encryption_keys):
@@ -151,16 +153,14 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
             ctx.report(kpath + ("key",), rules.IDEMPOTENCY_KEY, f"encryption key `{entry.id}`: {exc}")
             continue
         keys.append((entry.id, secret))
-    shared = not url.startswith("sqlite:///")
     key_file = None
     if not settings.encryption_keys:
-        if shared:
+        if kind.shared:
             ctx.report(path + ("store",) if raw.idempotency else path, rules.IDEMPOTENCY_STORE,
                        "a store shared by several instances needs `encryption_keys` (the same keys on every "
                        "instance); a generated key file would differ from machine to machine")
             return None
-        db = Path(url[len("sqlite:///"):])
-        db = db if db.is_absolute() else ctx.base_dir / db
+        db = stores.sqlite_path(url, ctx.base_dir)
         key_file = str(ctx.base_dir / settings.key_file if settings.key_file else db.parent / "idempotency.key")
         if settings.key_file is None:
             ctx.report(path if raw.idempotency else (), rules.IDEMPOTENCY_DEFAULT_KEY,

@@ -15,7 +15,6 @@ from typing import Any, AsyncIterator
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
-from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 
 from .. import contracts, logs
@@ -28,9 +27,9 @@ from ..errors import (
     WebhookError,
 )
 from ..plan import GatewayPlan
-from ..runtime.idempotency import start_idempotency
-from ..runtime.upstream.client import TransportFactory, Upstream
-from ..runtime.webhook import Runtime, handle
+from ..runtime.lifecycle import Runtime, running
+from ..runtime.upstream.client import TransportFactory
+from ..runtime.webhook import BodyReader, handle
 
 _JSON = "application/json"
 DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive (`gateway serve --body-timeout`)
@@ -40,29 +39,18 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
                body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Litestar:
     """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests.
 
-    ``body_timeout`` bounds reading a webhook's body (``webhook._read_body`` finds it in the
-    app's state): a body that has not arrived by then is answered 408 and the connection closed.
+    ``body_timeout`` bounds reading a webhook's body (``_body_reader``): a body that has not arrived by then is answered 408 and the connection closed.
     """
-    rt = Runtime(plan)
+    rt = Runtime(plan)  # filled when the app starts
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        for name, provider in plan.providers.items():
-            transport = transport_factory(provider) if transport_factory else None
-            rt.upstreams[name] = Upstream(provider, transport)
-        purge: asyncio.Task[None] | None = None
-        if plan.idempotency is not None:
-            rt.idempotency, purge = await start_idempotency(plan.idempotency)
-        try:
-            yield
-        finally:
-            if purge is not None:
-                purge.cancel()
-            await asyncio.gather(*(u.aclose() for u in rt.upstreams.values()))
-            rt.upstreams.clear()
-            if rt.idempotency is not None:
-                await rt.idempotency.store.close()
-                rt.idempotency = None
+        async with running(plan, transport_factory) as live:
+            rt.upstreams, rt.idempotency = live.upstreams, live.idempotency
+            try:
+                yield
+            finally:
+                rt.upstreams, rt.idempotency = {}, None
 
     def route(contract_name: str, template: str, fixed: str | None) -> Any:
         @post("/{provider:str}" + template, status_code=200, name=f"{contract_name}:{fixed or 'operation'}")
@@ -70,7 +58,8 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
             params = dict(request.path_params)
             provider = params.pop("provider")
             operation = fixed or params.pop("operation")
-            status, content = await handle(rt, request, contract_name, provider, operation, params)
+            status, content = await handle(rt, request.headers, _body_reader(request, body_timeout), contract_name,
+                                           provider, operation, params)
             # 408: the rest of the body may still be on its way; the connection cannot be reused.
             headers = {"connection": "close"} if status == 408 else None
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
@@ -89,10 +78,28 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
         lifespan=[lifespan],
         exception_handlers={Exception: _unhandled},
         request_max_body_size=plan.max_body_bytes,
-        state=State({"body_timeout": body_timeout}),
         openapi_config=None,
         logging_config=None,
     )
+
+
+def _body_reader(request: Request[Any, Any, Any], timeout: float) -> BodyReader:
+    async def read() -> bytes:
+        # A client that sends headers and then stalls (or dribbles) its body must not hold a
+        # worker slot forever: the body has `timeout` seconds (`gateway serve --body-timeout`).
+        try:
+            async with asyncio.timeout(timeout):
+                return await request.body()
+        except TimeoutError:
+            error = RequestRejected(f"the request body did not arrive within {timeout:g}s", error_code="request_timeout")
+            error.status = 408  # answered with `Connection: close`
+            raise error from None
+        except HTTPException as exc:
+            if exc.status_code == 413:
+                raise PayloadTooLarge("the request body is larger than this gateway accepts") from None
+            raise RequestRejected(f"the request body could not be read: {exc.detail}") from None
+
+    return read
 
 
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, NamedTuple
 
 import msgspec
 
@@ -27,15 +27,23 @@ from ..errors import (
     ProviderThrottled,
     RequestRejected,
     UpstreamBadResponse,
-    UpstreamTimeout,
-    UpstreamUnreachable,
+    UpstreamFailure,
     WebhookError,
 )
 from ..language import expressions
 from ..language.templating import RenderError
 from ..language.urls import NullInUrl, UrlRefused
 from ..plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
-from .upstream.client import SendError, Upstream, UpstreamResponse
+from .trace import (
+    Answered,
+    Event,
+    Extracted,
+    OutboundRequest,
+    RuleMatched,
+    Sent,
+    Skipped,
+)
+from .upstream.client import Upstream, UpstreamResponse
 from .upstream.codecs import ENCODERS, PARSERS, BodyError, ParseFailure, parser_for
 
 
@@ -47,9 +55,9 @@ class RunState:
     step: str | None = None
     calls: int = 0
     # When a list, every step appends what it did (gateway render --send, gateway test).
-    trace: list[dict[str, Any]] | None = None
+    trace: list[Event] | None = None
 
-    def note(self, **event: Any) -> None:
+    def note(self, event: Event) -> None:
         if self.trace is not None:
             self.trace.append(event)
 
@@ -90,11 +98,10 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
                     ctx: dict[str, Any], state: RunState) -> dict[str, Any]:
     try:
         if step.condition is not None and not step.condition.render(ctx):
-            state.note(step=step.name, event="skipped")
+            state.note(Skipped(step.name))
             return _skipped(step)
-        method, url, params, headers, content = _render_request(provider, step, ctx)
-        state.note(step=step.name, event="request", method=method, url=url, params=params, headers=headers,
-                   body=content)
+        request = _render_request(provider, step, ctx)
+        state.note(Sent(step.name, request))
     except RenderError as exc:
         if exc.input:
             raise RequestRejected(f"step `{step.name}`: {exc.message}", request_accepted=state.sent,
@@ -117,17 +124,12 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
     state.calls += 1
     timeout = step.timeout or provider.mapping.timeout
     try:
-        response = await upstream.send(method, url, params=params, headers=headers, content=content, timeout=timeout,
-                                       step=step.name)
-    except SendError as exc:
-        if not exc.maybe_sent:
+        response = await upstream.send(request, timeout=timeout, step=step.name)
+    except UpstreamFailure as exc:
+        if not exc.request_accepted:  # certainly not sent: only earlier steps count
             state.sent = sent_before
-        details = {"step": step.name}
-        if exc.kind == "unreachable":
-            raise UpstreamUnreachable(f"step `{step.name}`: {exc.message}", request_accepted=state.sent, details=details) from None
-        if exc.kind == "timeout":
-            raise UpstreamTimeout(f"step `{step.name}`: {exc.message}; the outcome is unknown", request_accepted=True, details=details) from None
-        raise UpstreamBadResponse(f"step `{step.name}`: {exc.message}; the outcome is unknown", request_accepted=True, details=details) from None
+            exc.request_accepted = sent_before
+        raise
     return _interpret(provider, op, step, ctx, response, state)
 
 
@@ -149,44 +151,49 @@ def context(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, 
 _ABSENT = {name: None for c in contracts.CONTRACTS.values() for name in c.context_names}
 
 
+class DryStep(NamedTuple):
+    step: str
+    kind: Literal["request", "skipped", "unknown", "refused"]
+    detail: OutboundRequest | str  # the request, or why there is none
+
+
 def dry_run(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, *,
-            now: dt.datetime | None = None, path: Mapping[str, str] | None = None) -> list[tuple[str, str, Any]]:
+            now: dt.datetime | None = None, path: Mapping[str, str] | None = None) -> list[DryStep]:
     """Render every step's request without sending anything (``gateway render``).
 
     Earlier steps' extracted values are unknown without the provider's answers, so they are
     null here; a step whose condition or request needs them says so instead of a request.
-    Returns ``(step, kind, detail)``: kind is ``request`` (method, url, params, headers,
-    content), ``skipped``, ``unknown`` (why it cannot be rendered offline) or ``refused``
+    Returns a :class:`DryStep` per step: kind is ``request`` (detail: the request), ``skipped``, ``unknown`` (why it cannot be rendered offline) or ``refused``
     (NewStore's input is unusable: the 400 it would get).
     """
     steps: dict[str, Any] = {}
     ctx = context(provider, op, request, steps, now=now, path=path)
-    out: list[tuple[str, str, Any]] = []
+    out: list[DryStep] = []
     for step in op.steps:
         steps[step.name] = _skipped(step)
         try:
             if step.condition is not None and not step.condition.render(ctx):
-                out.append((step.name, "skipped", "its `if` is false"))
+                out.append(DryStep(step.name, "skipped", "its `if` is false"))
                 continue
-            out.append((step.name, "request", _render_request(provider, step, ctx)))
+            out.append(DryStep(step.name, "request", _render_request(provider, step, ctx)))
         except RenderError as exc:
             if exc.input:
-                out.append((step.name, "refused", f"NewStore would get 400 invalid_request: {exc.message}"))
+                out.append(DryStep(step.name, "refused", f"NewStore would get 400 invalid_request: {exc.message}"))
             else:
-                out.append((step.name, "unknown", f"cannot be rendered without the provider's answers: {exc.message}"))
+                out.append(DryStep(step.name, "unknown", f"cannot be rendered without the provider's answers: {exc.message}"))
         except BodyError as exc:
-            out.append((step.name, "unknown", f"cannot be rendered without the provider's answers: {exc}"))
+            out.append(DryStep(step.name, "unknown", f"cannot be rendered without the provider's answers: {exc}"))
         except NullInUrl:
-            out.append((step.name, "unknown", "its URL needs an earlier step's answer"))
+            out.append(DryStep(step.name, "unknown", "its URL needs an earlier step's answer"))
         except UrlRefused as exc:
             if exc.source == "request":
-                out.append((step.name, "refused", f"NewStore would get 400 invalid_request: {exc.message}"))
+                out.append(DryStep(step.name, "refused", f"NewStore would get 400 invalid_request: {exc.message}"))
             else:
-                out.append((step.name, "unknown", "its URL needs an earlier step's answer"))
+                out.append(DryStep(step.name, "unknown", "its URL needs an earlier step's answer"))
     return out
 
 
-def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any]):
+def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any]) -> OutboundRequest:
     url = step.target.render(ctx, provider.base_url)
     if not url.startswith(("http://", "https://")):
         raise BodyError("the step's `url` must render to an absolute http(s) URL")
@@ -204,7 +211,7 @@ def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any])
         content = ENCODERS[step.body.kind](step.body.value.render(ctx))
         if not any(h.lower() == "content-type" for h in headers):
             headers["Content-Type"] = step.body.content_type or "application/octet-stream"
-    return step.method, url, params, headers, content
+    return OutboundRequest(step.method, url, params, headers, content)
 
 
 def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: dict[str, Any],
@@ -216,12 +223,12 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
     except ParseFailure as exc:
         body, parse_error = None, str(exc)
     raw = {"status": response.status, "headers": dict(response.headers), "body": body}
-    state.note(step=step.name, event="response", status=response.status, headers=raw["headers"],
-               body=body if parse_error is None else response.content)
+    state.note(Answered(step.name, response.status, raw["headers"],
+                              body if parse_error is None else response.content))
 
     rule = _first_match((step.errors, op.errors, provider.mapping.errors), response.status, body, parse_error is None)
     if rule is not None:
-        state.note(step=step.name, event="rule", error_code=rule.error_code, where=str(rule.where))
+        state.note(RuleMatched(step.name, str(rule.where), rule.error_code))
         raise _rule_error(provider, op, step, rule, ctx, raw, state)
 
     details = {"step": step.name, "upstream_status": response.status}
@@ -248,7 +255,7 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
             result[name] = expressions.search(expr, body)
         except expressions.ExpressionError as exc:
             raise _mapping_error(provider, op, step, f"extracting `{name}` failed: {exc}", state) from None
-    state.note(step=step.name, event="extracted", values={k: v for k, v in result.items() if k != "response"})
+    state.note(Extracted(step.name, {k: v for k, v in result.items() if k != "response"}))
     return result
 
 

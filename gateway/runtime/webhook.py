@@ -12,35 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 import msgspec
-from litestar import Request
-from litestar.exceptions import HTTPException
 
 from .. import contracts, logs
-from ..errors import DeadlineExceeded, PayloadTooLarge, RequestRejected, WebhookError
+from ..errors import DeadlineExceeded, RequestRejected, WebhookError
 from ..plan import GatewayPlan, OperationPlan, ProviderPlan
 from . import admission as inbound
 from .engine import RunState, run_operation
-from .idempotency import Answer, Idempotency
+from .idempotency import Answer
+from .lifecycle import Runtime
 from .upstream.client import Upstream
 
-
-@dataclass
-class Runtime:
-    """What the request path uses, built once at startup: the plan and the live connections."""
-
-    plan: GatewayPlan
-    upstreams: dict[str, Upstream] = field(default_factory=dict)
-    idempotency: Idempotency | None = None
+BodyReader = Callable[[], Awaitable[bytes]]
 
 
-async def handle(rt: Runtime, request: Request[Any, Any, Any], contract_name: str, provider_name: str,
-                 operation: str, path: Mapping[str, str] | None = None) -> tuple[int, bytes]:
-    """One webhook of one of NewStore's contracts (``contract_name``); ``path`` holds the route's
-    parameters (a payment operation's ``financial_instrument_id``)."""
+async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader, contract_name: str,
+                 provider_name: str, operation: str, path: Mapping[str, str] | None = None) -> tuple[int, bytes]:
+    """One webhook of one of NewStore's contracts (``contract_name``): status and body to answer.
+
+    ``headers`` are the request's (names looked up in lowercase); ``read_body`` is called once,
+    after the checks that need no body, and raises a :class:`WebhookError` if the body cannot be
+    had (too large, too slow); ``path`` holds the route's parameters (a payment operation's
+    ``financial_instrument_id``). No web framework here: ``gateway.http`` adapts it."""
     started = time.perf_counter()
     state = RunState()
     path = dict(path or {})
@@ -48,15 +43,15 @@ async def handle(rt: Runtime, request: Request[Any, Any, Any], contract_name: st
     log: dict[str, Any] = {"provider": provider_name, "operation": operation}
     retry_safe = False
     try:
-        provider, op, decoded = await _admit(rt.plan, request, the_contract, provider_name, operation, path)
+        provider, op, decoded = await _admit(rt.plan, headers, read_body, the_contract, provider_name, operation, path)
         retry_safe = op.retry_safe
         log["card"] = logs.mask_card(_card_number(decoded))
         deadline_at = time.monotonic() + provider.deadline
         spec = contracts.OPERATIONS[operation]
         key = getattr(decoded, spec.key_field, None)
 
-        async def execute() -> Answer:
-            return await _execute(rt, provider, op, decoded, path, state, deadline_at, log)
+        async def run() -> Answer:
+            return await execute(provider, rt.upstreams[provider.name], op, decoded, path, state, deadline_at, log)
 
         if spec.idempotent and key is None:
             # NewStore's spec allows it; then a retry runs the provider call again.
@@ -64,11 +59,11 @@ async def handle(rt: Runtime, request: Request[Any, Any, Any], contract_name: st
         if rt.idempotency is not None and spec.idempotent and key:
             scope = operation if not spec.path_param else f"{operation}\0{path.get(spec.path_param, '')}"
             answer, replayed = await rt.idempotency.run(provider_name, scope, key, contracts.encode(decoded),
-                                                        deadline_at, execute)
+                                                        deadline_at, run)
             if replayed:
                 log["outcome"] = "replayed"
         else:
-            answer = await execute()
+            answer = await run()
     except WebhookError as exc:
         answer = _error_answer(exc, log, the_contract, retry_safe)
     log.update(status=answer.status, calls=state.calls, duration_ms=round((time.perf_counter() - started) * 1000, 1))
@@ -76,14 +71,14 @@ async def handle(rt: Runtime, request: Request[Any, Any, Any], contract_name: st
     return answer.status, answer.body
 
 
-async def _admit(plan: GatewayPlan, request: Request[Any, Any, Any], the_contract: contracts.Contract,
+async def _admit(plan: GatewayPlan, headers: Mapping[str, str], read_body: BodyReader, the_contract: contracts.Contract,
                  provider_name: str, operation: str,
                  path: Mapping[str, str]) -> tuple[ProviderPlan, OperationPlan, msgspec.Struct]:
     """Everything checked before anything is claimed or sent; failures are never stored."""
     provider = plan.providers.get(provider_name)
     if provider is None:
         raise RequestRejected(f"unknown provider `{provider_name}`", error_code="unknown_provider")
-    inbound.authenticate(provider, request.headers)
+    inbound.authenticate(provider, headers)
     if operation not in the_contract.operations:
         raise RequestRejected(
             f"unknown operation `{operation}`; NewStore's {the_contract.title} are: {', '.join(the_contract.operations)}",
@@ -94,23 +89,25 @@ async def _admit(plan: GatewayPlan, request: Request[Any, Any, Any], the_contrac
         reason = op.unsupported if op is not None else "the mapping does not map it"
         raise RequestRejected(f"provider `{provider_name}` does not support `{operation}`: {reason}",
                               error_code="unsupported_operation")
-    inbound.check_content_type(request.headers.get("content-type"))
-    body = await _read_body(request)
+    inbound.check_content_type(headers.get("content-type"))
+    body = await read_body()
     decoded = inbound.decode(operation, body)
     the_contract.admit(contracts.OPERATIONS[operation], decoded, path)
     return provider, op, decoded
 
 
-async def _execute(rt: Runtime, provider: ProviderPlan, op: OperationPlan, decoded: msgspec.Struct,
-                   path: Mapping[str, str], state: RunState, deadline_at: float, log: dict[str, Any]) -> Answer:
-    """Run the steps; the answer says whether it is definitive (and so may be replayed)."""
+async def execute(provider: ProviderPlan, upstream: Upstream, op: OperationPlan, decoded: msgspec.Struct,
+                  path: Mapping[str, str], state: RunState, deadline_at: float, log: dict[str, Any]) -> Answer:
+    """Run the steps within the deadline (``time.monotonic()`` based): NewStore's status and body,
+    and whether the answer is definitive (and so may be replayed). ``gateway render --send`` runs
+    a webhook through here too, so it answers exactly what NewStore would get."""
     the_contract = contracts.contract_of(op.name)
     try:
         the_contract.before_run(contracts.OPERATIONS[op.name], decoded, path)
         try:
             loop_deadline = asyncio.get_running_loop().time() + (deadline_at - time.monotonic())
             async with asyncio.timeout_at(loop_deadline):
-                result = await run_operation(provider, rt.upstreams[provider.name], op, decoded, state, path=path)
+                result = await run_operation(provider, upstream, op, decoded, state, path=path)
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the webhook did not finish within its {provider.deadline:g}s deadline"
@@ -134,23 +131,6 @@ def _error_answer(exc: WebhookError, log: dict[str, Any], the_contract: contract
         log["message"] = exc.message
     status, body = the_contract.error_answer(exc, retry_safe)
     return Answer(status, contracts.encode(body), exc.definitive)
-
-
-async def _read_body(request: Request[Any, Any, Any]) -> bytes:
-    # A client that sends headers and then stalls (or dribbles) its body must not hold a worker
-    # slot forever: the body has `body_timeout` seconds (app state; `gateway serve --body-timeout`).
-    timeout = request.app.state.get("body_timeout") or 10.0
-    try:
-        async with asyncio.timeout(timeout):
-            return await request.body()
-    except TimeoutError:
-        error = RequestRejected(f"the request body did not arrive within {timeout:g}s", error_code="request_timeout")
-        error.status = 408  # the app answers it with `Connection: close`
-        raise error from None
-    except HTTPException as exc:
-        if exc.status_code == 413:
-            raise PayloadTooLarge("the request body is larger than this gateway accepts") from None
-        raise RequestRejected(f"the request body could not be read: {exc.detail}") from None
 
 
 def _card_number(value: Any) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from decimal import Decimal
 from typing import Any, TextIO
 from urllib.parse import parse_qsl
@@ -18,11 +19,19 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from .. import contracts
-from ..errors import WebhookError
 from ..plan import GatewayPlan
 from ..redact import Redactor, to_json
-from ..runtime.engine import RunState, dry_run, run_operation
+from ..runtime.engine import RunState, dry_run
+from ..runtime.trace import (
+    Answered,
+    Extracted,
+    OutboundRequest,
+    RuleMatched,
+    Sent,
+    Skipped,
+)
 from ..runtime.upstream.client import Upstream
+from ..runtime.webhook import execute
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -61,8 +70,8 @@ def render(plan: GatewayPlan, provider_name: str, operation: str, body: bytes | 
     if not send:
         for step, kind, detail in dry_run(provider, op, request, path=path):
             out.write(f"\nstep {step}\n")
-            if kind == "request":
-                _request(out, redactor, *detail, auth)
+            if isinstance(detail, OutboundRequest):
+                _request(out, redactor, detail, auth)
             else:
                 out.write(f"  ({redactor.text(str(detail))})\n")
         return 0
@@ -74,38 +83,33 @@ async def _send(provider: Any, op: Any, request: Any, redactor: Redactor, auth: 
     state = RunState(trace=[])
     upstream = Upstream(provider)
     try:
-        result = await asyncio.wait_for(run_operation(provider, upstream, op, request, state, path=path), provider.deadline)
-        status, body = 200, result.body
-    except WebhookError as exc:
-        status, error = contracts.contract_of(op.name).error_answer(exc, op.retry_safe)
-        body = contracts.encode(error)
-    except TimeoutError:
-        status, body = 504, b'{"error_code":"gateway_deadline_exceeded"}'
+        # The webhook's own path (deadline, payment checks, error bodies), without idempotency.
+        answer = await execute(provider, upstream, op, request, path, state, time.monotonic() + provider.deadline, {})
     finally:
         await upstream.aclose()
     for event in state.trace or []:
-        kind = event["event"]
-        if kind == "request":
-            out.write(f"\nstep {event['step']}\n")
-            _request(out, redactor, event["method"], event["url"], event["params"], event["headers"], event["body"], auth)
-        elif kind == "skipped":
-            out.write(f"\nstep {event['step']}\n  (skipped: its `if` is false)\n")
-        elif kind == "response":
-            out.write(f"  -> HTTP {event['status']}\n")
-            out.write(f"  {_json(redactor, event['body'])}\n")
-        elif kind == "rule":
-            out.write(f"  error rule {event['where']} matched -> {event['error_code']}\n")
-        elif kind == "extracted":
-            values = ", ".join(f"{k}={_json(redactor, v, k)}" for k, v in event["values"].items())
-            out.write(f"  extracted: {values or '(nothing)'}\n")
-    out.write(f"\nNewStore gets HTTP {status}\n  {_json(redactor, _decode(body))}\n")
+        match event:
+            case Sent(step, outbound):
+                out.write(f"\nstep {step}\n")
+                _request(out, redactor, outbound, auth)
+            case Skipped(step):
+                out.write(f"\nstep {step}\n  (skipped: its `if` is false)\n")
+            case Answered(_, status, _, body):
+                out.write(f"  -> HTTP {status}\n")
+                out.write(f"  {_json(redactor, body)}\n")
+            case RuleMatched(_, where, error_code):
+                out.write(f"  error rule {where} matched -> {error_code}\n")
+            case Extracted(_, values):
+                shown = ", ".join(f"{k}={_json(redactor, v, k)}" for k, v in values.items())
+                out.write(f"  extracted: {shown or '(nothing)'}\n")
+    out.write(f"\nNewStore gets HTTP {answer.status}\n  {_json(redactor, _decode(answer.body))}\n")
     return 0
 
 
-def _request(out: TextIO, redactor: Redactor, method: str, url: str, params: dict, headers: dict,
-             content: bytes | None, auth: dict[str, str]) -> None:
-    query = redactor.query(params.items())
-    out.write(f"  {method} {redactor.url(url)}{'?' + query if query else ''}\n")
+def _request(out: TextIO, redactor: Redactor, outbound: OutboundRequest, auth: dict[str, str]) -> None:
+    headers, content = outbound.headers, outbound.content
+    query = redactor.query(outbound.params.items())
+    out.write(f"  {outbound.method} {redactor.url(outbound.url)}{'?' + query if query else ''}\n")
     for name, value in sorted({**headers, **auth}.items(), key=lambda kv: kv[0].lower()):
         shown = redactor.data(value, name) if name not in auth else value
         out.write(f"  {name}: {shown}\n")

@@ -10,38 +10,16 @@ from pathlib import Path
 
 from ...plan import IdempotencyPlan
 from .crypto import Sealer, decode_key, load_or_create_key_file
-from .guard import Answer, Idempotency, InProgress, StoreUnavailable
+from .guard import Answer, Idempotency
+from .registry import open_store
 from .store import Record, Store, StoreError
-
-
-def store_for(url: str, base_dir: Path, *, max_connections: int = 10, wait: float = 30.0) -> Store:
-    """``sqlite:///relative/path`` (relative to gateway.yaml), ``sqlite:////absolute/path``,
-    ``redis://…`` or ``postgresql://…``.
-
-    Redis and PostgreSQL keep up to ``max_connections`` connections; an operation that finds
-    them all busy waits for one, at most ``wait`` seconds (a claim, less: its webhook's deadline
-    bounds it). SQLite has one connection per process, on its own thread."""
-    if url.startswith("sqlite:///"):
-        from .sqlite_store import SQLiteStore
-
-        path = Path(url[len("sqlite:///"):])
-        return SQLiteStore(path if path.is_absolute() else base_dir / path)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis_store import RedisStore
-
-        return RedisStore(url, max_connections=max_connections, wait=wait)
-    if url.startswith(("postgresql://", "postgres://")):
-        from .postgres_store import PostgresStore
-
-        return PostgresStore(url, max_connections=max_connections, wait=wait)
-    raise ValueError(f"unknown store URL scheme in `{url.split(':', 1)[0]}:`; use sqlite:///, redis:// or postgresql://")
 
 
 async def start_idempotency(plan: IdempotencyPlan) -> tuple[Idempotency, asyncio.Task[None]]:
     """Open the store and the keys, and start purging expired records in the background."""
     # A completion or release waits for a connection at most one lease: past it, the key is
     # no longer ours anyway. Claims wait less: their webhook's deadline bounds them (guard.py).
-    store = store_for(plan.store_url, Path(plan.base_dir), max_connections=plan.max_connections, wait=plan.lease)
+    store = open_store(plan.store_url, Path(plan.base_dir), max_connections=plan.max_connections, wait=plan.lease)
     await store.open()
     if plan.keys:
         keys = [(key_id, decode_key(secret.reveal())) for key_id, secret in plan.keys]
@@ -63,5 +41,5 @@ async def _purge_forever(store: Store, interval: float) -> None:
             logging.getLogger("gateway.runtime.idempotency").error("purge failed: %s", exc)
 
 
-__all__ = ["start_idempotency", "Answer", "Idempotency", "InProgress", "Record", "Sealer", "Store", "StoreError", "StoreUnavailable",
-           "decode_key", "load_or_create_key_file", "store_for"]
+__all__ = ["start_idempotency", "Answer", "Idempotency", "Record", "Sealer", "Store", "StoreError",
+           "decode_key", "load_or_create_key_file", "open_store"]

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from ...errors import WebhookError
+from ...errors import InProgress, StoreUnavailable
 from .crypto import Sealer, SealError
 from .store import ClaimKind, Record, Store, StoreError
 
@@ -43,16 +43,6 @@ class Answer:
     status: int
     body: bytes
     definitive: bool
-
-
-class InProgress(WebhookError):
-    status = 503
-    error_code = "request_in_progress"
-
-
-class StoreUnavailable(WebhookError):
-    status = 503
-    error_code = "idempotency_unavailable"
 
 
 class Idempotency:

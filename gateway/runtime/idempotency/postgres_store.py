@@ -45,6 +45,10 @@ RETURNING token
 _PURGE_BATCH = 500
 
 
+def from_url(url: str, base_dir: object, *, max_connections: int, wait: float) -> "PostgresStore":
+    return PostgresStore(url, max_connections=max_connections, wait=wait)
+
+
 class PostgresStore:
     def __init__(self, url: str, *, max_connections: int = 10, wait: float = 30.0) -> None:
         self.url = url

@@ -44,6 +44,10 @@ return 0
 """
 
 
+def from_url(url: str, base_dir: object, *, max_connections: int, wait: float) -> "RedisStore":
+    return RedisStore(url, max_connections=max_connections, wait=wait)
+
+
 class RedisStore:
     def __init__(self, url: str, *, max_connections: int = 10, wait: float = 30.0) -> None:
         self.url = url

@@ -39,6 +39,14 @@ CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
 _PURGE_BATCH = 500
 
 
+def from_url(url: str, base_dir: Path, *, max_connections: int, wait: float) -> "SQLiteStore":
+    """``sqlite:///relative/path`` (relative to gateway.yaml's folder) or ``sqlite:////absolute/path``;
+    one connection per process, so ``max_connections`` and ``wait`` do not apply."""
+    from .registry import sqlite_path
+
+    return SQLiteStore(sqlite_path(url, base_dir))
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         self.path = path

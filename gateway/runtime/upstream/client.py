@@ -9,11 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import httpx
 
+from ...errors import (
+    UpstreamBadResponse,
+    UpstreamFailure,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from ...plan import ProviderPlan
+from ..trace import OutboundRequest
 from . import auth, codecs
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
@@ -31,15 +38,12 @@ class UpstreamResponse:
     content: bytes
 
 
-class SendError(Exception):
-    """The request did not produce a response. ``maybe_sent`` tells whether it may have
-    reached the provider (a read timeout) or certainly did not (connection refused)."""
-
-    def __init__(self, kind: str, message: str, *, maybe_sent: bool) -> None:
-        super().__init__(message)
-        self.kind = kind  # "unreachable" | "timeout" | "protocol"
-        self.message = message
-        self.maybe_sent = maybe_sent
+def _failure(cls: type[UpstreamFailure], step: str, message: str, *, maybe_sent: bool) -> UpstreamFailure:
+    """The request did not produce a response: httpx's errors become the gateway's here, once.
+    ``request_accepted`` says whether the request may have reached the provider (a read
+    timeout) or certainly did not (connection refused); the engine adds earlier steps."""
+    unknown = "; the outcome is unknown" if maybe_sent else ""
+    return cls(f"step `{step}`: {message}{unknown}", request_accepted=maybe_sent, details={"step": step})
 
 
 def default_transport(provider: ProviderPlan) -> httpx.AsyncBaseTransport:
@@ -74,30 +78,27 @@ class Upstream:
         # so a burst of a thousand webhooks queued in its pool stalled the event loop for minutes.
         self._slots = asyncio.Semaphore(provider.max_connections)
 
-    async def send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
-                   content: bytes | None, timeout: float, step: str = "") -> UpstreamResponse:
+    async def send(self, request: OutboundRequest, *, timeout: float, step: str = "") -> UpstreamResponse:
         """Send one step's request, once one of the provider's connections is free (waiting at
         most ``timeout``, as httpx's own pool timeout would)."""
         try:
             async with asyncio.timeout(timeout):
                 await self._slots.acquire()
         except TimeoutError:
-            raise SendError("unreachable", f"cannot connect to the provider (all {self.provider.max_connections} "
-                                           f"connections stayed busy for {timeout:g}s)", maybe_sent=False) from None
+            raise _failure(UpstreamUnreachable, step, f"cannot connect to the provider (all {self.provider.max_connections} "
+                                                       f"connections stayed busy for {timeout:g}s)", maybe_sent=False) from None
         try:
-            return await self._send(method, url, params=params, headers=headers, content=content,
-                                    timeout=timeout, step=step)
+            return await self._send(request, timeout=timeout, step=step)
         finally:
             self._slots.release()
 
-    async def _send(self, method: str, url: str, *, params: Mapping[str, Any], headers: Mapping[str, str],
-                    content: bytes | None, timeout: float, step: str = "") -> UpstreamResponse:
+    async def _send(self, outbound: OutboundRequest, *, timeout: float, step: str) -> UpstreamResponse:
         """Send one step's request. The step's name travels in the request's extensions, so
         a swapped-in transport (``gateway test``) knows which canned answer to give."""
-        own = _origin(url) == self._origin
+        own = _origin(outbound.url) == self._origin
         try:
-            request = self._client.build_request(method, url, params=params or None, headers=headers,
-                                                 content=content, timeout=timeout,
+            request = self._client.build_request(outbound.method, outbound.url, params=outbound.params or None,
+                                                 headers=outbound.headers, content=outbound.content, timeout=timeout,
                                                  extensions={"gateway_step": step})
             if own:
                 await self.auth.apply(request, self._client)
@@ -109,26 +110,26 @@ class Upstream:
                 await self.auth.apply(request, self._client)
                 response = await self._client.send(request, stream=True)
             try:
-                body = await self._read(response)
+                body = await self._read(response, step)
             finally:
                 await response.aclose()
         except auth.AuthError as exc:
-            raise SendError("unreachable", f"could not authenticate to the provider: {exc}", maybe_sent=False) from None
+            raise _failure(UpstreamUnreachable, step, f"could not authenticate to the provider: {exc}", maybe_sent=False) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise SendError("unreachable", f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc
+            raise _failure(UpstreamUnreachable, step, f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc
         except httpx.TimeoutException as exc:
-            raise SendError("timeout", f"the provider did not answer within {timeout:g}s", maybe_sent=True) from exc
+            raise _failure(UpstreamTimeout, step, f"the provider did not answer within {timeout:g}s", maybe_sent=True) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ProxyError) as exc:
-            raise SendError("protocol", f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True) from exc
+            raise _failure(UpstreamBadResponse, step, f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True) from exc
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL, UnicodeEncodeError) as exc:
             # Raised before anything is written to the socket. The message may quote a header
             # value (a secret, a key), so it is not repeated.
-            raise SendError("unreachable", f"the request could not be sent ({type(exc).__name__})", maybe_sent=False) from exc
+            raise _failure(UpstreamUnreachable, step, f"the request could not be sent ({type(exc).__name__})", maybe_sent=False) from exc
         except httpx.HTTPError as exc:  # DecodingError and the rest: after the request went out
-            raise SendError("protocol", f"the provider's answer could not be read ({type(exc).__name__})", maybe_sent=True) from exc
+            raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({type(exc).__name__})", maybe_sent=True) from exc
         return UpstreamResponse(response.status_code, response.headers, body)
 
-    async def _read(self, response: httpx.Response) -> bytes:
+    async def _read(self, response: httpx.Response, step: str) -> bytes:
         """The body, decoded from its raw bytes here rather than by httpx (whose decoders
         inflate each network chunk whole), so the limit holds on decompressed bytes as they
         are produced and on the raw bytes too. Never quotes the body in an error."""
@@ -137,7 +138,7 @@ class Upstream:
             # httpx has already read and decoded: nothing came over the network.
             body = response.content
             if len(body) > self._limit:
-                raise SendError("protocol", f"the provider's answer is larger than {self._limit} bytes", maybe_sent=True)
+                raise _failure(UpstreamBadResponse, step, f"the provider's answer is larger than {self._limit} bytes", maybe_sent=True)
             return body
         try:
             decoder = codecs.BoundedBody(response.headers.get_list("content-encoding", split_commas=True), self._limit)
@@ -145,9 +146,9 @@ class Upstream:
                 decoder.feed(raw)
             return decoder.finish()
         except codecs.BodyTooLarge as exc:
-            raise SendError("protocol", str(exc), maybe_sent=True) from None
+            raise _failure(UpstreamBadResponse, step, str(exc), maybe_sent=True) from None
         except codecs.Undecodable as exc:
-            raise SendError("protocol", f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
+            raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
 
     async def aclose(self) -> None:
         await self._client.aclose()
