@@ -60,14 +60,20 @@ def compile_mapping(ctx: FileContext, *, eager: bool = True) -> MappingPlan | No
     raw = convert(ctx, model.MappingFile, hint="a mapping needs at least `base_url` and `operations`")
     if raw is None:
         return None
-    return _Compiler(ctx, eager).mapping(raw)
+    return _Compiler(ctx, raw, eager).mapping()
 
 
 class _Compiler:
-    def __init__(self, ctx: FileContext, eager: bool) -> None:
+    """Compiles one mapping file; every method may be called once it exists (``operation`` reads
+    the file's variables and mapping-level rules, known from the start)."""
+
+    def __init__(self, ctx: FileContext, raw: model.MappingFile, eager: bool) -> None:
         self.ctx = ctx
         self.file = ctx.file
+        self.raw = raw
         self.eager = eager
+        self.variables = frozenset(raw.vars)
+        self.mapping_rules = raw.errors
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -135,21 +141,20 @@ class _Compiler:
 
     # -- mapping ---------------------------------------------------------------------------
 
-    def mapping(self, raw: model.MappingFile) -> MappingPlan | None:
+    def mapping(self) -> MappingPlan | None:
+        raw = self.raw
         before = len(self.ctx.diagnostics)
         declared_secrets = tuple(raw.secrets)
         for ref_path, secret in _auth_secret_refs(raw.auth):
             if secret not in declared_secrets:
                 self.ctx.report(("auth",) + ref_path, rules.PROVIDER_SECRETS,
                                 f"auth uses secret `{secret}`, which the mapping does not declare; add it to `secrets:`")
-        self.variables = frozenset(raw.vars)
         auth_values = self._auth_templates(raw.auth)
         base_url = self.value(raw.base_url, ("base_url",), Scope(("vars",), self.variables), native=False)
         mapping_scope = Scope(_ALL_NAMES, self.variables)
         headers = self.value(raw.headers, ("headers",), mapping_scope)
         checks.literal_secrets(self.ctx, raw.headers, ("headers",))
         errors = self.rules(raw.errors, ("errors",), mapping_scope)
-        self.mapping_rules = raw.errors
         checks.mapping_rules_shadowed(self.ctx, raw.errors)
         operations: dict[str, OperationPlan] = {}
         for name, spec in raw.operations.items():
