@@ -69,7 +69,7 @@ def provider_of(plan: MappingPlan, *, vars: Mapping[str, Any] | None = None,
 @dataclass
 class Call:
     method: str
-    path: str
+    path: str  # percent-encoded, as it was sent
     query: list[tuple[str, str]]
     headers: dict[str, str]  # lower-case names
     body: bytes
@@ -101,7 +101,9 @@ class ScriptedProvider:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        call = Call(scope["method"], scope["path"], parse_qsl(scope["query_string"].decode(), keep_blank_values=True),
+        # The path as sent (percent-encoded), not ASGI's decoded `path`.
+        path = scope.get("raw_path", scope["path"].encode()).decode()
+        call = Call(scope["method"], path, parse_qsl(scope["query_string"].decode(), keep_blank_values=True),
                     {k.decode().lower(): v.decode() for k, v in scope["headers"]}, body)
         self.calls.append(call)
         reply = self.routes.get(f"{call.method} {call.path}", (404, {"error": {"code": "no_route"}}))
@@ -131,17 +133,35 @@ class Outcome:
     state: RunState
     error: WebhookError | None = None
 
+    @property
+    def code(self) -> str | None:
+        return self.body.get("error_code") if isinstance(self.body, dict) else None
+
+
+class Failing(httpx.AsyncBaseTransport):
+    """A transport whose every request fails with ``exc`` (no network, no waiting)."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        raise self.exc
+
 
 def run(provider: ProviderPlan, app: Any, operation: str, request: Mapping[str, Any], *,
         path: Mapping[str, str] | None = None, trace: bool = False, now: Any = None) -> Outcome:
     """Decode ``request`` as NewStore's body for ``operation``, run the operation's steps against
-    ``app`` in-process, and answer as the webhook would (the contract's error body on failure)."""
+    ``app`` in-process, and answer as the webhook would (the contract's error body on failure).
+    ``app`` is an ASGI app, or an httpx transport used as it is (to raise transport errors)."""
     op = provider.mapping.operations[operation]
     decoded = contract.decode_request(operation, json.dumps(request).encode())
     state = RunState(trace=[] if trace else None)
 
     async def go() -> Outcome:
-        upstream = Upstream(provider, httpx.ASGITransport(app=app))
+        transport = app if isinstance(app, httpx.AsyncBaseTransport) else httpx.ASGITransport(app=app)
+        upstream = Upstream(provider, transport)
         try:
             result = await run_operation(provider, upstream, op, decoded, state, path=path, now=now)
             return Outcome(200, json.loads(result.body), state)
