@@ -132,6 +132,7 @@ class Outcome:
     body: Any
     state: RunState
     error: WebhookError | None = None
+    raw: bytes = b""  # the exact bytes NewStore gets
 
     @property
     def code(self) -> str | None:
@@ -164,10 +165,11 @@ def run(provider: ProviderPlan, app: Any, operation: str, request: Mapping[str, 
         upstream = Upstream(provider, transport)
         try:
             result = await run_operation(provider, upstream, op, decoded, state, path=path, now=now)
-            return Outcome(200, json.loads(result.body), state)
+            return Outcome(200, json.loads(result.body), state, raw=result.body)
         except WebhookError as exc:
             status, body = contract.contract_of(operation).error_answer(exc, op.retry_safe)
-            return Outcome(status, json.loads(contract.encode(body)), state, exc)
+            raw = contract.encode(body)
+            return Outcome(status, json.loads(raw), state, exc, raw)
         finally:
             await upstream.aclose()
 

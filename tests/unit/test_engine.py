@@ -144,11 +144,11 @@ def test_extracted_values_become_newstores_response(provider):
     assert out.body == {"value": 12.34, "currency": "EUR"}
 
 
-def test_exact_decimals_from_the_provider_stay_exact(provider):
-    app = balance_app((200, b'{"status": "ok", "balance": {"minor": 100000000000001, "currency": "JPY"}}',
+def test_money_stays_exact_decimal_end_to_end(provider):
+    app = balance_app((200, b'{"status": "ok", "balance": {"minor": 900719925474099301, "currency": "KWD"}}',
                        {"content-type": "application/json"}))
     out = run(provider, app, "balance", BALANCE)
-    assert out.status == 200 and json.loads(json.dumps(out.body))["value"] == 100000000000001
+    assert out.status == 200 and out.raw == b'{"value":900719925474099.301,"currency":"KWD"}'  # no float rounding
 
 
 def test_a_null_query_value_is_left_out(provider):
