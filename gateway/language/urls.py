@@ -37,8 +37,11 @@ MAX_URL_LENGTH = 8192  # what common servers accept in a request line; httpx ref
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: cannot come from a mapping's YAML text
 _captured: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("gateway_url_values", default=None)
 
-# Names whose values come from NewStore's request, from a provider's answer, or from neither.
-_FROM_REQUEST = frozenset({"request", "idempotence_key"})
+# Where a value comes from decides who is at fault when it is refused. Only the mapping's own
+# configuration is trusted; every other name (``request``, and each name a contract derives from
+# NewStore's request: ``idempotence_key``, ``instrument_id``, ``idempotency_key``, ...) counts as
+# NewStore's input, so a name a new contract adds is checked without anyone listing it here.
+_TRUSTED = frozenset({"vars", "now", "webhook_id"})
 _FROM_ANSWER = frozenset({"steps"})
 
 
@@ -120,7 +123,7 @@ def _source_of(node: nodes.Node) -> str:
     names = {n.name for n in node.find_all(nodes.Name) if n.ctx == "load"}
     if isinstance(node, nodes.Name) and node.ctx == "load":
         names.add(node.name)
-    if names & _FROM_REQUEST:
+    if names - _TRUSTED - _FROM_ANSWER:
         return "request"
     if names & _FROM_ANSWER:
         return "answer"

@@ -2,7 +2,7 @@
 
 Nothing here opens a socket: a provider is an ASGI app (the sandbox simulator, or
 :class:`ScriptedProvider`) reached through ``httpx.ASGITransport``, the same seam
-``gateway.app.create_app(transport_factory=...)`` and ``gateway.upstream.client.Upstream`` take.
+``gateway.http.app.create_app(transport_factory=...)`` and ``gateway.runtime.upstream.client.Upstream`` take.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from gateway import contract
+from gateway import contracts as contract
 from gateway.diagnostics import Diagnostic
-from gateway.engine import RunState, run_operation
+from gateway.runtime.engine import RunState, run_operation
 from gateway.errors import WebhookError
-from gateway.load import load_mapping, standalone_provider
+from gateway.compile.gateway_file import load_mapping, standalone_provider
 from gateway.plan import MappingPlan, ProviderPlan
-from gateway.upstream.client import Upstream
+from gateway.runtime.upstream.client import Upstream
 
 # A mapping's first lines for most tests: the operations follow.
 HEAD = """\

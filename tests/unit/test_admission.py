@@ -13,8 +13,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from gateway import contract, inbound
-from gateway.app import create_app
+from gateway import contracts as contract
+
+from gateway.runtime import admission as inbound
+from gateway.http.app import create_app
 from gateway.config.secrets import Secret
 from gateway.errors import RequestRejected, UnsupportedMediaType
 from gateway.plan import GatewayPlan, InboundPlan

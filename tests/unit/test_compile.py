@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from gateway import expressions
-from gateway.templating import RenderError
-from gateway.upstream.codecs import ENCODERS
+from gateway.language import expressions
+from gateway.language.templating import RenderError
+from gateway.runtime.upstream.codecs import ENCODERS
 from tests.unit.support import HEAD, compile_ok, diagnose, codes
 
 RICH = HEAD + """\

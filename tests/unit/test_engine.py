@@ -13,7 +13,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from gateway import contract, engine
+from gateway import contracts as contract
+
+from gateway.runtime import engine
+from gateway.runtime.trace import Answered, Extracted, OutboundRequest, RuleMatched, Sent, Skipped
 from tests.unit.support import HEAD, TOKEN, Failing, ScriptedProvider, compile_ok, provider_of, run
 
 MAPPING = HEAD + """\
@@ -218,7 +221,7 @@ def test_a_step_whose_if_is_false_is_skipped_and_its_extracts_are_null(provider)
     out = run(provider, app, "activate", {**ACTIVATE, "customer": {"id": "vip"}}, trace=True)
     assert [c.path for c in app.calls] == ["/api/cards/6006/activate"]
     assert "checked" not in dict(app.calls[0].form())  # null form fields are left out
-    assert out.status == 200 and {"step": "check", "event": "skipped"} in out.state.trace
+    assert out.status == 200 and Skipped("check") in out.state.trace
 
 
 def test_form_body_and_template_context_names(provider):
@@ -394,11 +397,12 @@ def test_a_card_number_of_only_dashes_is_an_input_error(provider):
 
 def test_the_trace_records_each_event(provider):
     out = run(provider, balance_app(), "balance", BALANCE, trace=True)
-    events = [(e["step"], e["event"]) for e in out.state.trace]
-    assert events == [("lookup", "request"), ("lookup", "response"), ("lookup", "extracted")]
-    assert out.state.trace[2]["values"] == {"minor": 5000, "currency": "USD"}
+    events = [(type(e), e.step) for e in out.state.trace]
+    assert events == [(Sent, "lookup"), (Answered, "lookup"), (Extracted, "lookup")]
+    assert out.state.trace[0].request.method == "GET" and out.state.trace[1].status == 200
+    assert out.state.trace[2].values == {"minor": 5000, "currency": "USD"}
     out = run(provider, balance_app((200, {"status": "frozen"})), "balance", BALANCE, trace=True)
-    assert out.state.trace[-1]["event"] == "rule" and out.state.trace[-1]["error_code"] == "card_frozen"
+    assert isinstance(out.state.trace[-1], RuleMatched) and out.state.trace[-1].error_code == "card_frozen"
 
 
 def decoded(operation, body):
@@ -407,7 +411,8 @@ def decoded(operation, body):
 
 def test_dry_run_renders_requests_without_sending(provider):
     [(name, kind, detail)] = engine.dry_run(provider, provider.mapping.operations["balance"], decoded("balance", BALANCE))
-    method, url, params, headers, content = detail
+    assert isinstance(detail, OutboundRequest)
+    method, url, params, headers, content = detail.method, detail.url, detail.params, detail.headers, detail.content
     assert (name, kind, method, url) == ("lookup", "request", "GET", "https://provider.test/api/cards/6006491111111111")
     assert params == {"pin": "1234", "store": "s-9"} and headers["X-Region"] == "eu" and content is None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from examples.sandbox.app import create_app as create_sandbox_app
-from gateway.load import load_mapping
+from gateway.compile.gateway_file import load_mapping
 from tests.unit.support import provider_of, run
 
 ROOT = Path(__file__).resolve().parents[2]

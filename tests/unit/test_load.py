@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.load import load
+from gateway.compile.gateway_file import load
 from tests.unit.support import HEAD, write
 
 MAPPING = HEAD + """\
