@@ -13,22 +13,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from .base import Base, SecretRef
+
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=300)]
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Config types: unknown fields are errors, values are immutable once loaded."""
-
-
-# --- secrets ------------------------------------------------------------------------------
-
-
-class SecretRef(Base):
-    """Where a secret's value lives: ``{env: NAME}`` or ``{file: path}``, never the value itself."""
-
-    env: str | None = None
-    file: str | None = None
 
 
 # --- upstream auth (what the gateway sends to the provider) --------------------------------
