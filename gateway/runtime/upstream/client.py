@@ -13,8 +13,9 @@ from typing import Any, Callable, Mapping
 
 import httpx
 
+from ...auth import AuthError
 from ...plan import ProviderPlan
-from . import auth, codecs
+from . import codecs
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -66,7 +67,7 @@ class Upstream:
             # Offer only the codings _read can decode with a bound (httpx would add zstd/br).
             headers={"Accept-Encoding": codecs.ACCEPT_ENCODING},
         )
-        self.auth = auth.for_provider(provider)
+        self.auth = provider.auth.authenticator()
         self._origin = _origin(provider.base_url)
         self._limit = provider.mapping.max_response_bytes
         # At most `max_connections` requests inside httpx's pool at once; the rest wait here, in
@@ -112,7 +113,7 @@ class Upstream:
                 body = await self._read(response)
             finally:
                 await response.aclose()
-        except auth.AuthError as exc:
+        except AuthError as exc:
             raise SendError("unreachable", f"could not authenticate to the provider: {exc}", maybe_sent=False) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise SendError("unreachable", f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc
