@@ -38,8 +38,8 @@ Problem = tuple[Rule, str]  # a load-time check that failed: its rule and messag
 
 @dataclass(frozen=True)
 class Template:
-    """A field of a kind's config that is a template, rendered as text, and the names it reads
-    (besides the mapping's variables, which every template may read as ``vars``)."""
+    """A field of a kind's config that is a template, rendered as text, and the names it may
+    read (``vars`` only if listed: the mapping's variables, checked against its ``vars:``)."""
 
     field: str
     names: tuple[str, ...]
