@@ -2,15 +2,16 @@
 
 Everything here is built once by ``compile`` and never changes: templates are compiled
 :class:`~gateway.language.templating.Value` objects, JMESPath expressions are compiled, secrets are
-resolved. The request path reads only these objects; it never sees YAML.
+resolved. The request path reads only these objects; it never sees YAML (upstream auth
+reaches it as :class:`~gateway.auth.Credentials`, never as a config Struct).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from .auth import AuthPlan, Credentials
 from .config.secrets import Secret
 from .language.templating import Value, Where
 from .language.urls import UrlTemplate
@@ -78,8 +79,7 @@ class MappingPlan:
     headers: Value
     timeout: float
     max_response_bytes: int
-    auth_spec: Any  # the raw auth Struct (frozen); secrets are bound per provider
-    auth_values: Mapping[str, Value]  # compiled templates of the oauth2 / hmac kinds
+    auth: AuthPlan  # compiled; each provider binds it to its own secrets
     errors: tuple[ErrorRulePlan, ...]
     operations: Mapping[str, OperationPlan]
     declared_vars: Mapping[str, Any]
@@ -100,12 +100,10 @@ class ProviderPlan:
     mapping: MappingPlan
     base_url: str
     vars: Mapping[str, Any]
-    auth_headers: Mapping[str, Secret]  # static credentials (header, bearer, basic)
+    auth: Credentials  # the mapping's auth bound to this tenant's secrets: ready to apply
     inbound: InboundPlan | None
     deadline: float
     max_connections: int
-    auth_secrets: Mapping[str, Secret] = field(default_factory=lambda: MappingProxyType({}))  # for oauth2 / hmac
-    token_url: str | None = None
 
 
 @dataclass(frozen=True)

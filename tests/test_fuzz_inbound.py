@@ -110,11 +110,7 @@ def _shape(plan: Any, provider: str) -> dict[str, tuple[re.Pattern[str], set[str
     """Per step name: the URL pattern its template spells, its query keys, its header names."""
     p = plan.providers[provider]
     mapping_headers = _keys(p.mapping.headers)
-    auth = {h.lower() for h in p.auth_headers}
-    spec = p.mapping.auth_spec
-    for attr in ("headers", "header"):
-        value = getattr(spec, attr, None)
-        auth |= {h.lower() for h in value} if isinstance(value, dict) else ({value.lower()} if isinstance(value, str) else set())
+    auth = {h.lower() for h in p.auth.header_names}
     out = {}
     for op in p.mapping.operations.values():
         for step in op.steps:

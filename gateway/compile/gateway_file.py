@@ -7,7 +7,6 @@ that is not set is a warning instead of an error, since CI rarely has production
 
 from __future__ import annotations
 
-import base64
 import difflib
 import ipaddress
 import re
@@ -20,7 +19,6 @@ from .. import diagnostics as rules
 from ..config import model, reader
 from ..config.reader import FileContext, display_path
 from ..config.secrets import Secret, SecretUnavailable, resolve
-from ..config.yamlpos import KeyPath
 from ..diagnostics import Diagnostic, errors
 from ..language.templating import RenderError
 from ..plan import (
@@ -110,7 +108,8 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
     elif base_url.startswith("http://") and not _is_loopback(base_url):
         ctx.report(ppath, rules.PROVIDER_INSECURE_BASE_URL, f"base_url for `{name}` is plain http to another machine; card numbers and "
                                    "credentials would travel unencrypted: use https", at_key=True)
-    token_url = _token_url(ctx, ppath, mapping, variables)
+    for rule, message in mapping.auth.check(variables, mapping.file):
+        ctx.report(ppath, rule, message, at_key=True)
     if any(d.severity == "error" for d in ctx.diagnostics[before:]):
         return None
     return ProviderPlan(
@@ -118,12 +117,10 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         mapping=mapping,
         base_url=base_url,
         vars=MappingProxyType(variables),
-        auth_headers=MappingProxyType(_auth_headers(mapping.auth_spec, secrets)),
+        auth=mapping.auth.bind(MappingProxyType(secrets), variables),
         inbound=inbound,
         deadline=entry.deadline or raw.deadline,
         max_connections=entry.max_connections,
-        auth_secrets=MappingProxyType(secrets),
-        token_url=token_url,
     )
 
 
@@ -200,28 +197,15 @@ def standalone_provider(name: str, mapping: MappingPlan, variables: dict[str, An
     except RenderError as exc:
         return None, [("vars", f"base_url does not render: {exc.message}")]
     sealed = {k: Secret(v) for k, v in secrets.items()}
+    try:  # the auth's load-time checks are not run here: a test case's answer tells
+        credentials = mapping.auth.bind(MappingProxyType(sealed), values)
+    except RenderError as exc:
+        return None, [("vars", f"the auth of `{mapping.file}` does not render: {exc.message}")]
     provider = ProviderPlan(
         name=name, mapping=mapping, base_url=base_url, vars=MappingProxyType(values),
-        auth_headers=MappingProxyType(_auth_headers(mapping.auth_spec, sealed)), inbound=None,
-        deadline=15.0, max_connections=10, auth_secrets=MappingProxyType(sealed),
-        token_url=_token_url(None, (), mapping, values),
+        auth=credentials, inbound=None, deadline=15.0, max_connections=10,
     )
     return provider, []
-
-
-def _token_url(ctx: FileContext | None, ppath: KeyPath, mapping: MappingPlan, variables: dict[str, Any]) -> str | None:
-    value = mapping.auth_values.get("token_url")
-    if value is None:
-        return None
-    try:
-        url = str(value.render({"vars": variables}))
-    except RenderError as exc:
-        if ctx is not None:
-            ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the auth token_url of `{mapping.file}` does not render: {exc.message}", at_key=True)
-        return None
-    if not re.match(r"^https?://[^/\s]+", url) and ctx is not None:
-        ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the auth token_url must be an absolute http(s) URL, got `{url}`", at_key=True)
-    return url
 
 
 def _is_loopback(url: str) -> bool:
@@ -286,15 +270,3 @@ def _bind_inbound(ctx: FileContext, name: str, entry: model.ProviderEntry, requi
         key = ""
     expected = f"{inbound.scheme} {key}" if inbound.scheme else key
     return InboundPlan(header=inbound.header, expected=Secret(expected))
-
-
-def _auth_headers(raw: model.UpstreamAuth, secrets: dict[str, Secret]) -> dict[str, Secret]:
-    """The headers an auth kind sends, computed once per provider (they are static)."""
-    if isinstance(raw, model.HeaderAuth):
-        return {h: Secret(raw.prefix + secrets[s].reveal()) for h, s in raw.headers.items()}
-    if isinstance(raw, model.BearerAuth):
-        return {"Authorization": Secret("Bearer " + secrets[raw.token].reveal())}
-    if isinstance(raw, model.BasicAuth):
-        pair = f"{secrets[raw.username].reveal()}:{secrets[raw.password].reveal()}".encode()
-        return {"Authorization": Secret("Basic " + base64.b64encode(pair).decode())}
-    return {}

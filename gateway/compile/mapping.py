@@ -17,6 +17,7 @@ from typing import Any, Callable
 import jmespath.exceptions
 import msgspec
 
+from .. import auth
 from .. import diagnostics as rules
 from ..config import model
 from ..config.reader import FileContext, convert
@@ -145,11 +146,12 @@ class _Compiler:
         raw = self.raw
         before = len(self.ctx.diagnostics)
         declared_secrets = tuple(raw.secrets)
-        for ref_path, secret in _auth_secret_refs(raw.auth):
+        auth_kind = auth.kind_of(raw.auth)
+        for ref_path, secret in auth_kind.secret_refs(raw.auth):
             if secret not in declared_secrets:
                 self.ctx.report(("auth",) + ref_path, rules.PROVIDER_SECRETS,
                                 f"auth uses secret `{secret}`, which the mapping does not declare; add it to `secrets:`")
-        auth_values = self._auth_templates(raw.auth)
+        auth_plan = self._auth(auth_kind, raw.auth)
         base_url = self.value(raw.base_url, ("base_url",), Scope(("vars",), self.variables), native=False)
         mapping_scope = Scope(_ALL_NAMES, self.variables)
         headers = self.value(raw.headers, ("headers",), mapping_scope)
@@ -185,25 +187,19 @@ class _Compiler:
             headers=headers,
             timeout=raw.timeout,
             max_response_bytes=raw.max_response_bytes,
-            auth_spec=raw.auth,
-            auth_values=auth_values,
+            auth=auth_plan,
             errors=errors,
             operations=MappingProxyType(operations),
             declared_vars=MappingProxyType(dict(raw.vars)),
             declared_secrets=declared_secrets,
         )
 
-    def _auth_templates(self, auth: model.UpstreamAuth) -> dict[str, Value]:
-        """The templates of the dynamic auth kinds, each with its own small context."""
-        if isinstance(auth, model.OAuth2Auth):
-            return {"token_url": self.value(auth.token_url, ("auth", "token_url"), Scope(("vars",), self.variables),
-                                            native=False)}
-        if isinstance(auth, model.HmacAuth):
-            signing = Scope(("api_key", "method", "path", "query", "body", "timestamp"), self.variables)
-            headers = Scope(("api_key", "signature", "timestamp"), self.variables)
-            return {"message": self.value(auth.message, ("auth", "message"), signing, native=False),
-                    "headers": self.value(auth.headers, ("auth", "headers"), headers, native=False)}
-        return {}
+    def _auth(self, kind: auth.AuthKind, raw: Any) -> auth.AuthPlan:
+        """The auth kind's templates compiled (as text), each with the names its kind gives it."""
+        templates = {t.field: self.value(getattr(raw, t.field), ("auth", t.field), Scope(t.names, self.variables),
+                                         native=False)
+                     for t in kind.templates}
+        return auth.AuthPlan(kind, raw, MappingProxyType(templates))
 
     def operation(self, name: str, spec: model.OperationSpec, path: KeyPath) -> OperationPlan | None:
         if spec.unsupported is not None and (spec.steps or spec.response is not None):
@@ -411,20 +407,6 @@ def _check_fields(ctx: FileContext, type_: Any, raw: Any, path: KeyPath, op: str
         for arg in typing.get_args(inner) or (inner,):
             if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
                 _check_fields(ctx, arg, value, path + (key,), op)
-
-
-def _auth_secret_refs(auth: model.UpstreamAuth) -> list[tuple[KeyPath, str]]:
-    if isinstance(auth, model.OAuth2Auth):
-        return [(("client_id",), auth.client_id), (("client_secret",), auth.client_secret)]
-    if isinstance(auth, model.HmacAuth):
-        return [(("key",), auth.key), (("secret",), auth.secret)]
-    if isinstance(auth, model.HeaderAuth):
-        return [(("headers", h), s) for h, s in auth.headers.items()]
-    if isinstance(auth, model.BearerAuth):
-        return [(("token",), auth.token)]
-    if isinstance(auth, model.BasicAuth):
-        return [(("username",), auth.username), (("password",), auth.password)]
-    return []
 
 
 def _function_names(node: Any) -> list[str]:

@@ -1,10 +1,11 @@
 """The files integrators write, as declared types.
 
 Every Struct forbids unknown fields, so a typo is an error with a "did you mean" rather than a
-setting silently ignored; kinds of things are tagged unions (an upstream ``auth`` is
-``none | header | bearer | basic``), so adding a kind is adding a Struct. These are the *raw*
-shapes: templates are still strings here. ``compile`` turns them into the immutable plan the
-request path runs.
+setting silently ignored; kinds of things are tagged unions on ``type``. The upstream ``auth``
+union is made by ``gateway.auth`` from its kinds, each declaring its own Struct there; the
+shared :class:`Base` and :class:`SecretRef` live in ``base``. These are the *raw* shapes:
+templates are still strings here. ``compile`` turns them into the immutable plan the request
+path runs.
 """
 
 from __future__ import annotations
@@ -13,92 +14,11 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from ..auth import NoAuth, UpstreamAuth
+from .base import Base, SecretRef
+
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=300)]
-
-
-class Base(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """Config types: unknown fields are errors, values are immutable once loaded."""
-
-
-# --- secrets ------------------------------------------------------------------------------
-
-
-class SecretRef(Base):
-    """Where a secret's value lives: ``{env: NAME}`` or ``{file: path}``, never the value itself."""
-
-    env: str | None = None
-    file: str | None = None
-
-
-# --- upstream auth (what the gateway sends to the provider) --------------------------------
-
-
-class NoAuth(Base, tag="none", tag_field="type"):
-    """No credentials are sent."""
-
-
-class HeaderAuth(Base, tag="header", tag_field="type"):
-    """Static headers whose values are secrets: ``headers: {X-Api-Key: api_key}``.
-
-    ``prefix`` is prepended to every value (``"Token "``).
-    """
-
-    headers: dict[str, str]
-    prefix: str = ""
-
-
-class BearerAuth(Base, tag="bearer", tag_field="type"):
-    """``Authorization: Bearer <secret>``."""
-
-    token: str
-
-
-class BasicAuth(Base, tag="basic", tag_field="type"):
-    """``Authorization: Basic base64(username:password)``; both name secrets."""
-
-    username: str
-    password: str
-
-
-class OAuth2Auth(Base, tag="oauth2", tag_field="type"):
-    """OAuth2 client credentials: a token fetched from ``token_url``, cached until shortly before
-    it expires, shared by concurrent requests, and fetched again once if the provider says 401.
-
-    ``token_url`` is a template over ``vars``; ``client_id`` and ``client_secret`` name secrets.
-    The token goes in ``header`` as ``<scheme> <token>`` (``scheme: null``: the token alone).
-    """
-
-    token_url: str
-    client_id: str
-    client_secret: str
-    scope: str | None = None
-    send_as: Literal["form", "json", "basic"] = "form"
-    header: str = "Authorization"
-    scheme: str | None = "Bearer"
-    token_field: str = "access_token"
-    expires_field: str = "expires_in"
-    refresh_before: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
-
-
-class HmacAuth(Base, tag="hmac", tag_field="type"):
-    """A signature over chosen parts of each request, with a timestamp.
-
-    ``message`` is a template over ``api_key``, ``method``, ``path``, ``query``, ``body`` (the
-    parsed JSON body) and ``timestamp``; its HMAC with the ``secret`` is ``signature``, and
-    ``headers`` (templates over ``api_key``, ``signature``, ``timestamp``) are added.
-    """
-
-    key: str
-    secret: str
-    message: str
-    headers: dict[str, str]
-    algorithm: Literal["sha256", "sha512", "sha1"] = "sha256"
-    encoding: Literal["hex", "base64"] = "hex"
-    timestamp: Literal["ms", "s"] = "ms"
-
-
-UpstreamAuth = NoAuth | HeaderAuth | BearerAuth | BasicAuth | OAuth2Auth | HmacAuth
 
 
 # --- mapping files -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .model import SecretRef
+from .base import SecretRef
 
 
 class Secret:

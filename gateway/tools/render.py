@@ -62,9 +62,9 @@ def render(plan: GatewayPlan, provider_name: str, operation: str, body: bytes | 
     spec = contracts.OPERATIONS[operation]
     # A payment operation's instrument id travels in the URL; offline it is the body's own.
     path = {spec.path_param: getattr(request, "instrument_id", None) or "instrument-1"} if spec.path_param else {}
-    secrets = [s.reveal() for s in (*provider.auth_headers.values(), *provider.auth_secrets.values())]
+    secrets = [s.reveal() for s in provider.auth.masked()]
     redactor = Redactor.for_request(request, secrets)
-    auth = {name: "***" for name in provider.auth_headers}
+    auth = {name: "***" for name in provider.auth.static_headers}
     mode = "sends it to the provider" if send else "dry run: nothing is sent"
     out.write(f"# {provider_name} {operation} ({mode}); card numbers, PINs and secrets are masked\n")
     if not send:

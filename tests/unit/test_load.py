@@ -48,7 +48,7 @@ def test_a_provider_binds_mapping_vars_secrets_and_defaults(tmp_path):
     assert acme.name == "acme" and acme.inbound is None
     assert acme.base_url == "https://provider.test/api"  # the mapping's default var, rendered once
     assert dict(acme.vars) == {"base_url": "https://provider.test/api", "region": "eu"}
-    assert acme.auth_headers["Authorization"].reveal() == "Bearer file-token"  # the file's value, stripped
+    assert acme.auth.static_headers["Authorization"].reveal() == "Bearer file-token"  # the file's value, stripped
     assert acme.deadline == 15 and acme.max_connections == 100
     assert set(acme.mapping.operations) == {"balance", "issue", "activate", "deactivate"}
     assert plan.max_body_bytes == 65536

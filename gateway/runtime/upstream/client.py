@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 import httpx
 
+from ...auth import AuthError
 from ...errors import (
     UpstreamBadResponse,
     UpstreamFailure,
@@ -21,7 +22,7 @@ from ...errors import (
 )
 from ...plan import ProviderPlan
 from ..trace import OutboundRequest
-from . import auth, codecs
+from . import codecs
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -70,7 +71,7 @@ class Upstream:
             # Offer only the codings _read can decode with a bound (httpx would add zstd/br).
             headers={"Accept-Encoding": codecs.ACCEPT_ENCODING},
         )
-        self.auth = auth.for_provider(provider)
+        self.auth = provider.auth.authenticator()
         self._origin = _origin(provider.base_url)
         self._limit = provider.mapping.max_response_bytes
         # At most `max_connections` requests inside httpx's pool at once; the rest wait here, in
@@ -113,7 +114,7 @@ class Upstream:
                 body = await self._read(response, step)
             finally:
                 await response.aclose()
-        except auth.AuthError as exc:
+        except AuthError as exc:
             raise _failure(UpstreamUnreachable, step, f"could not authenticate to the provider: {exc}", maybe_sent=False) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _failure(UpstreamUnreachable, step, f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc

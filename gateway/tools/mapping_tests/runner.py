@@ -100,7 +100,7 @@ async def run_file(path: Path) -> tuple[list[Outcome], list[Diagnostic]]:
         for field, problem in problems:
             ctx.report((field,), rules.PROVIDER_VARS if field == "vars" else rules.PROVIDER_SECRETS, problem)
         return [], diagnostics
-    fake = _Provider(provider.token_url)
+    fake = _Provider(provider.auth.token_url)
     plan = GatewayPlan(str(path), {"test": provider}, 1 << 20)
     app = create_app(plan, transport_factory=lambda _p: httpx.MockTransport(fake.handle))
     outcomes = []
