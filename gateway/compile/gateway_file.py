@@ -8,7 +8,6 @@ that is not set is a warning instead of an error, since CI rarely has production
 from __future__ import annotations
 
 import base64
-import difflib
 import ipaddress
 import re
 from pathlib import Path
@@ -21,7 +20,7 @@ from ..config import model, reader
 from ..config.reader import FileContext, display_path
 from ..config.secrets import Secret, SecretUnavailable, resolve
 from ..config.yamlpos import KeyPath
-from ..diagnostics import Diagnostic, errors
+from ..diagnostics import Diagnostic, errors, suggest
 from ..language.templating import RenderError
 from ..plan import (
     CompanionPlan,
@@ -239,9 +238,8 @@ def _bind_vars(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping:
     declared = mapping.declared_vars
     for key in entry.vars:
         if key not in declared:
-            hint = difflib.get_close_matches(key, list(declared), n=1)
-            tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(declared) or 'none'}"
-            ctx.report(ppath + (key,), rules.PROVIDER_VARS, f"`{mapping.file}` declares no variable `{key}`; {tail}", at_key=True)
+            tail = suggest(key, declared, f"it declares: {', '.join(declared) or 'none'}")
+            ctx.report(ppath + (key,), rules.PROVIDER_VARS, f"`{mapping.file}` declares no variable `{key}`{tail}", at_key=True)
     values = {**declared, **entry.vars}
     for key, value in values.items():
         if value is None:
@@ -255,9 +253,8 @@ def _bind_secrets(ctx: FileContext, name: str, entry: model.ProviderEntry, mappi
     out: dict[str, Secret] = {}
     for key, ref in entry.secrets.items():
         if key not in mapping.declared_secrets:
-            hint = difflib.get_close_matches(key, list(mapping.declared_secrets), n=1)
-            tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(mapping.declared_secrets) or 'none'}"
-            ctx.report(ppath + (key,), rules.PROVIDER_SECRETS, f"`{mapping.file}` declares no secret `{key}`; {tail}", at_key=True)
+            tail = suggest(key, mapping.declared_secrets, f"it declares: {', '.join(mapping.declared_secrets) or 'none'}")
+            ctx.report(ppath + (key,), rules.PROVIDER_SECRETS, f"`{mapping.file}` declares no secret `{key}`{tail}", at_key=True)
             continue
         try:
             out[key] = resolve(ref, ctx.base_dir)
