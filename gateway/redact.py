@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 import msgspec
 
+from .language import jsonexact
 from .logs import mask_card, redact
 
 MIN_NEEDLE = 4  # letters or digits a known value needs to be masked inside longer texts
@@ -233,13 +234,11 @@ class Redactor:
 
 _XML_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]*)(\s[^<>]*)?>([^<]*)</\1\s*>")
 
-_encoder = msgspec.json.Encoder(decimal_format="number")
-
 
 def to_json(value: Any) -> str:
     """Compact JSON for display; exact decimals stay numbers (50.00, not "50.00")."""
     try:
-        return _encoder.encode(value).decode()
+        return jsonexact.encode(value).decode()
     except (TypeError, msgspec.EncodeError):
         return json.dumps(value, default=str, ensure_ascii=False)
 
