@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from .config.secrets import Secret
 from .language.templating import Value, Where
@@ -23,7 +23,7 @@ class ErrorRulePlan:
     where: Where
     error_code: str
     message: Value
-    statuses: Callable[[int], bool] | None
+    statuses: frozenset[int] | None  # None: any status (see language.statuses)
     match: Predicate | None
     accepted: bool
     retry: bool

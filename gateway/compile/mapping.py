@@ -8,10 +8,9 @@ is checked here, and each problem becomes a diagnostic at the YAML line the user
 
 from __future__ import annotations
 
-import re
 import typing
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any
 
 import jmespath.exceptions
 import msgspec
@@ -23,6 +22,7 @@ from ..config.yamlpos import KeyPath, format_path
 from ..contracts import CONTRACTS, OPERATIONS
 from ..diagnostics import suggest
 from ..language.expressions import FUNCTION_NAMES, Compiled
+from ..language.statuses import StatusSpecError, parse_statuses
 from ..language.templating import (
     CONTEXT_NAMES,
     ENV,
@@ -42,7 +42,6 @@ from ..plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
 from . import checks
 from .references import Scope, fields, hints, reads
 
-_STATUS_CLASS = re.compile(r"^[1-5]xx$")
 _BASE_NAMES = CONTEXT_NAMES
 # Mapping-level templates (headers, shared error rules) run for every operation: any contract's names.
 _ALL_NAMES = _BASE_NAMES + tuple(dict.fromkeys(n for c in CONTRACTS.values() for n in c.context_names))
@@ -371,20 +370,12 @@ class _Compiler:
             ))
         return tuple(out)
 
-    def _statuses(self, raw: int | str | list[int | str], path: KeyPath) -> Callable[[int], bool] | None:
-        items = raw if isinstance(raw, list) else [raw]
-        exact: set[int] = set()
-        classes: set[int] = set()
-        for item in items:
-            if isinstance(item, int) and 100 <= item <= 599:
-                exact.add(item)
-            elif isinstance(item, str) and _STATUS_CLASS.match(item):
-                classes.add(int(item[0]))
-            else:
-                self.ctx.report(path, rules.CONFIG_WRONG_TYPE, f"`{item}` is not an HTTP status: write a code like 404 or a class like \"4xx\"")
-                return None
-        frozen_exact, frozen_classes = frozenset(exact), frozenset(classes)
-        return lambda status: status in frozen_exact or status // 100 in frozen_classes
+    def _statuses(self, raw: int | str | list[int | str], path: KeyPath) -> frozenset[int] | None:
+        try:
+            return parse_statuses(raw)
+        except StatusSpecError as exc:
+            self.ctx.report(path, rules.CONFIG_WRONG_TYPE, str(exc))
+            return None
 
 
 def _check_fields(ctx: FileContext, type_: Any, raw: Any, path: KeyPath, op: str) -> None:

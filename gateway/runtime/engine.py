@@ -255,7 +255,7 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
 def _first_match(groups: tuple[tuple[ErrorRulePlan, ...], ...], status: int, body: Any, parsed: bool) -> ErrorRulePlan | None:
     for rules in groups:
         for rule in rules:
-            if rule.statuses is not None and not rule.statuses(status):
+            if rule.statuses is not None and status not in rule.statuses:
                 continue
             if rule.match is not None and (not parsed or not _truthy(_search(rule.match, body))):
                 continue
