@@ -22,6 +22,7 @@ from ..config.secrets import Secret, SecretUnavailable, resolve
 from ..config.yamlpos import KeyPath
 from ..diagnostics import Diagnostic, errors, suggest
 from ..language.templating import RenderError
+from ..language.urls import is_absolute_http
 from ..plan import (
     CompanionPlan,
     GatewayPlan,
@@ -33,7 +34,12 @@ from ..plan import (
 from ..runtime.idempotency.crypto import decode_key
 from .mapping import compile_mapping
 
-_ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ROUTE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def is_route_name(name: str) -> bool:
+    """A provider name that can be the first segment of NewStore's URL (``gateway new`` asks too)."""
+    return _ROUTE_NAME.fullmatch(name) is not None
 
 
 def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
@@ -55,7 +61,7 @@ def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
     providers: dict[str, ProviderPlan] = {}
     for name, entry in raw.providers.items():
         ppath = ("providers", name)
-        if not _ROUTE_NAME.match(name):
+        if not is_route_name(name):
             ctx.report(ppath, rules.PROVIDER_NAME, at_key=True, message=f"provider name `{name}` must be lowercase letters, digits, `-` or `_` "
                                        "(it is the first segment of NewStore's URL)")
             continue
@@ -103,7 +109,7 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         base_url = str(mapping.base_url.render({"vars": variables})).rstrip("/")
     except RenderError as exc:
         ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the base_url of `{mapping.file}` does not render for `{name}`: {exc.message}", at_key=True)
-    if base_url and not re.match(r"^https?://[^/\s]+", base_url):
+    if base_url and not is_absolute_http(base_url):
         ctx.report(ppath, rules.PROVIDER_BASE_URL, f"base_url for `{name}` must be an absolute http(s) URL, got `{base_url}`", at_key=True)
     elif base_url.startswith("http://") and not _is_loopback(base_url):
         ctx.report(ppath, rules.PROVIDER_INSECURE_BASE_URL, f"base_url for `{name}` is plain http to another machine; card numbers and "
@@ -218,7 +224,7 @@ def _token_url(ctx: FileContext | None, ppath: KeyPath, mapping: MappingPlan, va
         if ctx is not None:
             ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the auth token_url of `{mapping.file}` does not render: {exc.message}", at_key=True)
         return None
-    if not re.match(r"^https?://[^/\s]+", url) and ctx is not None:
+    if not is_absolute_http(url) and ctx is not None:
         ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the auth token_url must be an absolute http(s) URL, got `{url}`", at_key=True)
     return url
 

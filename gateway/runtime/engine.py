@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..language import expressions
 from ..language.templating import RenderError
-from ..language.urls import NullInUrl, UrlRefused
+from ..language.urls import NullInUrl, UrlRefused, is_absolute_http
 from ..plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
 from .upstream.client import SendError, Upstream, UpstreamResponse
 from .upstream.codecs import ENCODERS, PARSERS, BodyError, ParseFailure, parser_for
@@ -188,7 +188,7 @@ def dry_run(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, 
 
 def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any]):
     url = step.target.render(ctx, provider.base_url)
-    if not url.startswith(("http://", "https://")):
+    if not is_absolute_http(url):
         raise BodyError("the step's `url` must render to an absolute http(s) URL")
     params = {k: _scalar(v) for k, v in step.query.render(ctx).items() if v is not None}
     headers: dict[str, str] = {}
