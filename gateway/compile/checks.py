@@ -17,8 +17,8 @@ from ..config.reader import FileContext
 from ..config.yamlpos import KeyPath
 from ..language.statuses import StatusSpecError, parse_statuses
 from ..language.templating import TemplateCompileError, is_template, parse
+from ..redact import secret_key
 
-_SECRET_NAME = re.compile(r"(authorization|api[-_]?key|apikey|token|secret|password|passwd|signature|credential)", re.I)
 _SECRET_VALUE = re.compile(r"^(bearer|basic|token)\s+\S{8,}$|^(sk|pk|rk)_(live|test)_\w{8,}$", re.I)
 
 
@@ -40,7 +40,7 @@ def literal_secrets(ctx: FileContext, raw: Any, path: KeyPath) -> None:
 def _looks_secret(key: str, value: str) -> bool:
     if _SECRET_VALUE.match(value.strip()):
         return True
-    return bool(_SECRET_NAME.search(key)) and len(value) >= 8 and " " not in value.strip()
+    return secret_key(key) and len(value) >= 8 and " " not in value.strip()
 
 
 def never_runs(ctx: FileContext, step: model.Step, path: KeyPath) -> None:
