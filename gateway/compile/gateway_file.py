@@ -32,6 +32,7 @@ from ..plan import (
     ProviderPlan,
 )
 from ..runtime.idempotency.crypto import decode_key
+from ..runtime.idempotency.store import sqlite_path, store_kind
 from .mapping import compile_mapping
 
 _ROUTE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -135,7 +136,8 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
     settings = raw.idempotency or model.IdempotencySettings()
     path = ("idempotency",)
     url = settings.store
-    if not url.startswith(("sqlite:///", "redis://", "rediss://", "unix://", "postgresql://", "postgres://")):
+    kind = store_kind(url)
+    if kind is None:
         ctx.report(path + ("store",), rules.IDEMPOTENCY_STORE, f"`{url.split(':', 1)[0]}:` is not a store this gateway knows; "
                                                "use sqlite:///path, redis://host:port/db or postgresql://…")
         return None
@@ -156,7 +158,7 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
             ctx.report(kpath + ("key",), rules.IDEMPOTENCY_KEY, f"encryption key `{entry.id}`: {exc}")
             continue
         keys.append((entry.id, secret))
-    shared = not url.startswith("sqlite:///")
+    shared = kind != "sqlite"
     key_file = None
     if not settings.encryption_keys:
         if shared:
@@ -164,8 +166,7 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
                        "a store shared by several instances needs `encryption_keys` (the same keys on every "
                        "instance); a generated key file would differ from machine to machine")
             return None
-        db = Path(url[len("sqlite:///"):])
-        db = db if db.is_absolute() else ctx.base_dir / db
+        db = sqlite_path(url, ctx.base_dir)
         key_file = str(ctx.base_dir / settings.key_file if settings.key_file else db.parent / "idempotency.key")
         if settings.key_file is None:
             ctx.report(path if raw.idempotency else (), rules.IDEMPOTENCY_DEFAULT_KEY,

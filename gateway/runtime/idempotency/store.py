@@ -16,9 +16,29 @@ Stores only ever see hashed keys, HMAC fingerprints and sealed (encrypted) bodie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 ClaimKind = Literal["acquired", "done", "busy"]
+StoreKind = Literal["sqlite", "redis", "postgres"]
+
+_SCHEMES: tuple[tuple[str, StoreKind], ...] = (
+    ("sqlite:///", "sqlite"), ("redis://", "redis"), ("rediss://", "redis"), ("unix://", "redis"),
+    ("postgresql://", "postgres"), ("postgres://", "postgres"),
+)
+
+
+def store_kind(url: str) -> StoreKind | None:
+    """Which store ``idempotency.store`` names: ``sqlite:///…``, ``redis://``/``rediss://``/``unix://…``
+    or ``postgresql://``/``postgres://…``; None for anything else."""
+    return next((kind for prefix, kind in _SCHEMES if url.startswith(prefix)), None)
+
+
+def sqlite_path(url: str, base_dir: Path) -> Path:
+    """The file of a ``sqlite:///relative/path`` (relative to ``base_dir``, gateway.yaml's folder)
+    or ``sqlite:////absolute/path`` store."""
+    path = Path(url[len("sqlite:///"):])
+    return path if path.is_absolute() else base_dir / path
 
 
 @dataclass(frozen=True)
