@@ -15,7 +15,7 @@ new module and one more entry in :data:`CONTRACTS`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
@@ -69,8 +69,6 @@ class Contract:
     before_run: Callable[[Operation, msgspec.Struct, Mapping[str, str]], None]
     error_answer: Callable[[WebhookError, bool], tuple[int, dict[str, Any]]]
     error_codes: tuple[str, ...] | None  # what an error rule may answer; None: free text
-    default_rule_code: str = "provider_rejected"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- the gift card contract -----------------------------------------------------------------
@@ -254,7 +252,6 @@ PAYMENT = Contract(
     before_run=_payment_before_run,
     error_answer=_payment_error,
     error_codes=payment.ERROR_CODES,
-    default_rule_code="instrument_error",
 )
 
 CONTRACTS: dict[str, Contract] = {c.name: c for c in (GIFT_CARD, PAYMENT)}
