@@ -8,8 +8,9 @@ prints the same list. A code is never reused for another meaning.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterable, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -128,3 +129,15 @@ class Diagnostic:
 
 def errors(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diagnostics if d.severity == "error"]
+
+
+def suggest(word: object, candidates: Iterable[object], otherwise: str = "", *, prefix: str = "") -> str:
+    """The tail of a message about an unknown name: ``"; did you mean `x`?"`` naming the candidate
+    closest to ``word`` (shown after ``prefix``, as in ``vars.x``), else ``"; " + otherwise``, else "".
+
+    Every "did you mean" the loader prints comes from here, so they all read the same.
+    """
+    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1)
+    if close:
+        return f"; did you mean `{prefix}{close[0]}`?"
+    return f"; {otherwise}" if otherwise else ""

@@ -26,7 +26,7 @@
 processed by the provider"): the engine sets it to ``True`` as soon as any request of the
 webhook may have reached the provider, because then the outcome is no longer known to be
 "nothing happened". Errors are translated from httpx/msgspec/jinja at one boundary each
-(``upstream.client``, ``app``, ``templating``) with ``raise ... from exc``.
+(``runtime.upstream.client``, ``runtime.admission``, ``language.templating``) with ``raise ... from exc``.
 
 ``definitive`` tells the idempotency layer whether the answer may be replayed for the same key:
 successes and provider rejections are; unknown outcomes are not, so NewStore's retry runs again.

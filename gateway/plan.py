@@ -9,7 +9,7 @@ reaches it as :class:`~gateway.auth.Credentials`, never as a config Struct).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from .auth import AuthPlan, Credentials
 from .config.secrets import Secret
@@ -24,7 +24,7 @@ class ErrorRulePlan:
     where: Where
     error_code: str
     message: Value
-    statuses: Callable[[int], bool] | None
+    statuses: frozenset[int] | None  # None: any status (see language.statuses)
     match: Predicate | None
     accepted: bool
     retry: bool

@@ -26,13 +26,18 @@ from urllib.parse import parse_qsl, quote, quote_plus, unquote
 
 import msgspec
 
+from .language import jsonexact
 from .logs import mask_card, redact
 
 MIN_NEEDLE = 4  # letters or digits a known value needs to be masked inside longer texts
 
-_SECRET_WORDS = {"pin", "pins", "cvv", "cvv2", "cvc", "password", "passwd", "passcode", "secret", "token",
-                 "authorization", "signature", "apikey"}
-_SECRET_JOINED = {"securitycode", "apikey", "xapikey", "clientsecret", "accesstoken", "xapptoken", "pincode"}
+# What names a credential or PIN, for masking and for lint's GW050 alike. A key holds a secret
+# when its name, lowercased and without separators, contains one of SECRET_NAME_PARTS
+# (``X-Api-Key``, ``client_secret``, ``accessToken``) or has one of SECRET_NAME_WORDS as a whole
+# word (``pin`` but not ``shipping``) or as the whole name (``PINCODE``).
+SECRET_NAME_PARTS = ("authorization", "apikey", "token", "secret", "password", "passwd", "passcode", "signature",
+                     "credential")
+SECRET_NAME_WORDS = frozenset({"pin", "pins", "pincode", "cvv", "cvv2", "cvc", "securitycode"})
 _CARD_JOINED = {"number", "cardnumber", "cardno", "gan", "giftcardgan", "code", "pan", "paymentaccountuniqueid",
                 "giftcardnumber", "giftcardcode", "cardcode", "vouchercode"}
 _CARD_WORDS = {"number", "num", "no", "code", "gan", "pan"}
@@ -49,7 +54,8 @@ def secret_key(key: str) -> bool:
         return False
     words = _words(key)
     joined = "".join(words)
-    return bool(_SECRET_WORDS.intersection(words)) or joined in _SECRET_JOINED or joined.endswith("apikey")
+    return (any(part in joined for part in SECRET_NAME_PARTS) or joined in SECRET_NAME_WORDS
+            or not SECRET_NAME_WORDS.isdisjoint(words))
 
 
 def card_key(key: str) -> bool:
@@ -233,13 +239,11 @@ class Redactor:
 
 _XML_ELEMENT = re.compile(r"<([A-Za-z_][\w.:-]*)(\s[^<>]*)?>([^<]*)</\1\s*>")
 
-_encoder = msgspec.json.Encoder(decimal_format="number")
-
 
 def to_json(value: Any) -> str:
     """Compact JSON for display; exact decimals stay numbers (50.00, not "50.00")."""
     try:
-        return _encoder.encode(value).decode()
+        return jsonexact.encode(value).decode()
     except (TypeError, msgspec.EncodeError):
         return json.dumps(value, default=str, ensure_ascii=False)
 

@@ -10,7 +10,6 @@ http(s) URL) when a provider binds the mapping.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Mapping
@@ -23,6 +22,7 @@ from ..config.base import Base
 from ..config.secrets import Secret
 from ..language.expressions import Compiled, ExpressionError, search
 from ..language.templating import RenderError
+from ..language.urls import is_absolute_http
 from .kind import (
     Authenticator,
     AuthError,
@@ -64,7 +64,7 @@ class _OAuth2(AuthKind):
             url = _token_url(plan, variables)
         except RenderError as exc:
             return [(rules.PROVIDER_BASE_URL, f"the auth token_url of `{file}` does not render: {exc.message}")]
-        if not re.match(r"^https?://[^/\s]+", url):
+        if not is_absolute_http(url):
             return [(rules.PROVIDER_BASE_URL, f"the auth token_url must be an absolute http(s) URL, got `{url}`")]
         return []
 

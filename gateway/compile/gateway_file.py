@@ -7,7 +7,6 @@ that is not set is a warning instead of an error, since CI rarely has production
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from pathlib import Path
@@ -19,8 +18,9 @@ from .. import diagnostics as rules
 from ..config import model, reader
 from ..config.reader import FileContext, display_path
 from ..config.secrets import Secret, SecretUnavailable, resolve
-from ..diagnostics import Diagnostic, errors
+from ..diagnostics import Diagnostic, errors, suggest
 from ..language.templating import RenderError
+from ..language.urls import is_absolute_http
 from ..plan import (
     CompanionPlan,
     GatewayPlan,
@@ -33,7 +33,12 @@ from ..runtime.idempotency import registry as stores
 from ..runtime.idempotency.crypto import decode_key
 from .mapping import compile_mapping
 
-_ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ROUTE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def is_route_name(name: str) -> bool:
+    """A provider name that can be the first segment of NewStore's URL (``gateway new`` asks too)."""
+    return _ROUTE_NAME.fullmatch(name) is not None
 
 
 def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
@@ -55,7 +60,7 @@ def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
     providers: dict[str, ProviderPlan] = {}
     for name, entry in raw.providers.items():
         ppath = ("providers", name)
-        if not _ROUTE_NAME.match(name):
+        if not is_route_name(name):
             ctx.report(ppath, rules.PROVIDER_NAME, at_key=True, message=f"provider name `{name}` must be lowercase letters, digits, `-` or `_` "
                                        "(it is the first segment of NewStore's URL)")
             continue
@@ -103,7 +108,7 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         base_url = str(mapping.base_url.render({"vars": variables})).rstrip("/")
     except RenderError as exc:
         ctx.report(ppath, rules.PROVIDER_BASE_URL, f"the base_url of `{mapping.file}` does not render for `{name}`: {exc.message}", at_key=True)
-    if base_url and not re.match(r"^https?://[^/\s]+", base_url):
+    if base_url and not is_absolute_http(base_url):
         ctx.report(ppath, rules.PROVIDER_BASE_URL, f"base_url for `{name}` must be an absolute http(s) URL, got `{base_url}`", at_key=True)
     elif base_url.startswith("http://") and not _is_loopback(base_url):
         ctx.report(ppath, rules.PROVIDER_INSECURE_BASE_URL, f"base_url for `{name}` is plain http to another machine; card numbers and "
@@ -223,9 +228,8 @@ def _bind_vars(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping:
     declared = mapping.declared_vars
     for key in entry.vars:
         if key not in declared:
-            hint = difflib.get_close_matches(key, list(declared), n=1)
-            tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(declared) or 'none'}"
-            ctx.report(ppath + (key,), rules.PROVIDER_VARS, f"`{mapping.file}` declares no variable `{key}`; {tail}", at_key=True)
+            tail = suggest(key, declared, f"it declares: {', '.join(declared) or 'none'}")
+            ctx.report(ppath + (key,), rules.PROVIDER_VARS, f"`{mapping.file}` declares no variable `{key}`{tail}", at_key=True)
     values = {**declared, **entry.vars}
     for key, value in values.items():
         if value is None:
@@ -239,9 +243,8 @@ def _bind_secrets(ctx: FileContext, name: str, entry: model.ProviderEntry, mappi
     out: dict[str, Secret] = {}
     for key, ref in entry.secrets.items():
         if key not in mapping.declared_secrets:
-            hint = difflib.get_close_matches(key, list(mapping.declared_secrets), n=1)
-            tail = f"did you mean `{hint[0]}`?" if hint else f"it declares: {', '.join(mapping.declared_secrets) or 'none'}"
-            ctx.report(ppath + (key,), rules.PROVIDER_SECRETS, f"`{mapping.file}` declares no secret `{key}`; {tail}", at_key=True)
+            tail = suggest(key, mapping.declared_secrets, f"it declares: {', '.join(mapping.declared_secrets) or 'none'}")
+            ctx.report(ppath + (key,), rules.PROVIDER_SECRETS, f"`{mapping.file}` declares no secret `{key}`{tail}", at_key=True)
             continue
         try:
             out[key] = resolve(ref, ctx.base_dir)

@@ -8,11 +8,9 @@ is checked here, and each problem becomes a diagnostic at the YAML line the user
 
 from __future__ import annotations
 
-import difflib
-import re
 import typing
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any
 
 import jmespath.exceptions
 import msgspec
@@ -23,7 +21,9 @@ from ..config import model
 from ..config.reader import FileContext, convert
 from ..config.yamlpos import KeyPath, format_path
 from ..contracts import CONTRACTS, OPERATIONS
+from ..diagnostics import suggest
 from ..language.expressions import FUNCTION_NAMES, Compiled
+from ..language.statuses import StatusSpecError, parse_statuses
 from ..language.templating import (
     CONTEXT_NAMES,
     ENV,
@@ -43,7 +43,6 @@ from ..plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
 from . import checks
 from .references import Scope, fields, hints, reads
 
-_STATUS_CLASS = re.compile(r"^[1-5]xx$")
 _BASE_NAMES = CONTEXT_NAMES
 # Mapping-level templates (headers, shared error rules) run for every operation: any contract's names.
 _ALL_NAMES = _BASE_NAMES + tuple(dict.fromkeys(n for c in CONTRACTS.values() for n in c.context_names))
@@ -134,9 +133,8 @@ class _Compiler:
             return None
         for name in _function_names(compiled.parsed):
             if name not in FUNCTION_NAMES:
-                hint = difflib.get_close_matches(name, sorted(FUNCTION_NAMES), n=1)
-                tail = f"; did you mean `{hint[0]}`?" if hint else ""
-                self.ctx.report(path, rules.JMESPATH_UNKNOWN_FUNCTION, f"JMESPath function `{name}()` does not exist{tail}")
+                self.ctx.report(path, rules.JMESPATH_UNKNOWN_FUNCTION,
+                                f"JMESPath function `{name}()` does not exist{suggest(name, FUNCTION_NAMES)}")
                 return None
         return compiled
 
@@ -162,9 +160,8 @@ class _Compiler:
         for name, spec in raw.operations.items():
             path = ("operations", name)
             if name not in OPERATIONS:
-                hint = difflib.get_close_matches(name, list(OPERATIONS), n=1)
-                tail = f"did you mean `{hint[0]}`?" if hint else f"NewStore's operations are: {', '.join(OPERATIONS)}"
-                self.ctx.report(path, rules.MAPPING_UNKNOWN_OPERATION, f"unknown operation `{name}`; {tail}", at_key=True)
+                tail = suggest(name, OPERATIONS, f"NewStore's operations are: {', '.join(OPERATIONS)}")
+                self.ctx.report(path, rules.MAPPING_UNKNOWN_OPERATION, f"unknown operation `{name}`{tail}", at_key=True)
                 continue
             op = self.operation(name, spec, path)
             if op is not None:
@@ -249,11 +246,10 @@ class _Compiler:
                     for i, r in enumerate(step.errors)]
         for where, rule in located:
             if rule.error_code not in codes:
-                hint = difflib.get_close_matches(rule.error_code, codes, n=1)
-                tail = f"did you mean `{hint[0]}`?" if hint else f"it has: {', '.join(codes)}"
+                tail = suggest(rule.error_code, codes, f"it has: {', '.join(codes)}")
                 self.ctx.report(where + ("error_code",), rules.MAPPING_ERROR_CODE,
                                 f"`{rule.error_code}` is not an error code of NewStore's Payment Provider Webhooks "
-                                f"(`{name}`); {tail}")
+                                f"(`{name}`){tail}")
 
     def _check_response_shape(self, op: str, raw: Any, path: KeyPath) -> None:
         item_type = OPERATIONS[op].item_type
@@ -375,20 +371,12 @@ class _Compiler:
             ))
         return tuple(out)
 
-    def _statuses(self, raw: int | str | list[int | str], path: KeyPath) -> Callable[[int], bool] | None:
-        items = raw if isinstance(raw, list) else [raw]
-        exact: set[int] = set()
-        classes: set[int] = set()
-        for item in items:
-            if isinstance(item, int) and 100 <= item <= 599:
-                exact.add(item)
-            elif isinstance(item, str) and _STATUS_CLASS.match(item):
-                classes.add(int(item[0]))
-            else:
-                self.ctx.report(path, rules.CONFIG_WRONG_TYPE, f"`{item}` is not an HTTP status: write a code like 404 or a class like \"4xx\"")
-                return None
-        frozen_exact, frozen_classes = frozenset(exact), frozenset(classes)
-        return lambda status: status in frozen_exact or status // 100 in frozen_classes
+    def _statuses(self, raw: int | str | list[int | str], path: KeyPath) -> frozenset[int] | None:
+        try:
+            return parse_statuses(raw)
+        except StatusSpecError as exc:
+            self.ctx.report(path, rules.CONFIG_WRONG_TYPE, str(exc))
+            return None
 
 
 def _check_fields(ctx: FileContext, type_: Any, raw: Any, path: KeyPath, op: str) -> None:
@@ -399,9 +387,8 @@ def _check_fields(ctx: FileContext, type_: Any, raw: Any, path: KeyPath, op: str
     type_hints = hints(type_)
     for key, value in raw.items():
         if key not in by_name:
-            hint = difflib.get_close_matches(str(key), list(by_name), n=1)
-            tail = f"did you mean `{hint[0]}`?" if hint else f"it has: {', '.join(by_name)}"
-            ctx.report(path + (key,), rules.MAPPING_RESPONSE, f"NewStore's `{op}` response has no field `{key}`; {tail}")
+            tail = suggest(key, by_name, f"it has: {', '.join(by_name)}")
+            ctx.report(path + (key,), rules.MAPPING_RESPONSE, f"NewStore's `{op}` response has no field `{key}`{tail}")
             continue
         inner = type_hints.get(by_name[key].name)
         for arg in typing.get_args(inner) or (inner,):

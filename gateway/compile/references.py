@@ -10,7 +10,6 @@ cannot exist, so a typo is a load error at its line instead of a failed webhook 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import types
 import typing
@@ -23,6 +22,7 @@ from jinja2 import nodes
 
 from .. import diagnostics as rules
 from ..contracts import OPERATIONS
+from ..diagnostics import suggest
 from ..language.templating import GLOBAL_NAMES, parse
 
 
@@ -113,10 +113,9 @@ class Scope:
 
     def check(self, free: set[str], found: list[Read]) -> Iterator[Problem]:
         for name in sorted(free - set(self.names) - {*GLOBAL_NAMES, "none", "true", "false"}):
-            hint = difflib.get_close_matches(name, self.names, n=1)
-            tail = f"did you mean `{hint[0]}`?" if hint else f"a template here can read: {', '.join(self.names)}"
+            tail = suggest(name, self.names, f"a template here can read: {', '.join(self.names)}")
             line = next((r.lineno for r in found if r.root == name), 1)
-            yield Problem(rules.TEMPLATE_UNDEFINED_NAME, f"template reads `{name}`, which does not exist; {tail}", line)
+            yield Problem(rules.TEMPLATE_UNDEFINED_NAME, f"template reads `{name}`, which does not exist{tail}", line)
         for read in found:
             if read.root not in self.names:
                 continue
@@ -130,9 +129,8 @@ class Scope:
         if read.root == "vars" and read.parts:
             name = read.parts[0]
             if name not in self.variables:
-                hint = difflib.get_close_matches(str(name), sorted(self.variables), n=1)
-                tail = f"did you mean `vars.{hint[0]}`?" if hint else f"declared: {', '.join(sorted(self.variables)) or 'none'}"
-                return rules.TEMPLATE_UNDECLARED_VAR, f"`vars.{name}` is not declared in the mapping's `vars`; {tail}"
+                tail = suggest(name, self.variables, f"declared: {', '.join(sorted(self.variables)) or 'none'}", prefix="vars.")
+                return rules.TEMPLATE_UNDECLARED_VAR, f"`vars.{name}` is not declared in the mapping's `vars`{tail}"
         if read.root == "steps" and read.parts and self.operation is not None:
             return self._check_step(read)
         return None
@@ -143,9 +141,8 @@ class Scope:
             if step in self.later_steps:
                 return rules.TEMPLATE_UNKNOWN_STEP_VALUE, f"`steps.{step}` runs after this template; only earlier steps can be read"
             known = list(self.steps)
-            hint = difflib.get_close_matches(step, known, n=1)
-            tail = f"did you mean `steps.{hint[0]}`?" if hint else f"earlier steps: {', '.join(known) or 'none'}"
-            return rules.TEMPLATE_UNKNOWN_STEP_VALUE, f"there is no step `{step}` before this point in `{self.operation}`; {tail}"
+            tail = suggest(step, known, f"earlier steps: {', '.join(known) or 'none'}", prefix="steps.")
+            return rules.TEMPLATE_UNKNOWN_STEP_VALUE, f"there is no step `{step}` before this point in `{self.operation}`{tail}"
         extracts = self.steps[step]
         if len(read.parts) < 2:
             self.used.update((step, name) for name in extracts)  # the whole step is read
@@ -154,9 +151,8 @@ class Scope:
         if name == "response" or name in extracts:
             self.used.add((step, name))
             return None
-        hint = difflib.get_close_matches(name, list(extracts), n=1)
-        tail = f"did you mean `steps.{step}.{hint[0]}`?" if hint else f"it extracts: {', '.join(extracts) or 'nothing'} (and `response`)"
-        return rules.TEMPLATE_UNKNOWN_STEP_VALUE, f"step `{step}` extracts no `{name}`; {tail}"
+        tail = suggest(name, extracts, f"it extracts: {', '.join(extracts) or 'nothing'} (and `response`)", prefix=f"steps.{step}.")
+        return rules.TEMPLATE_UNKNOWN_STEP_VALUE, f"step `{step}` extracts no `{name}`{tail}"
 
 
 def _check_request(operation: str, read: Read) -> tuple[str, str] | None:
@@ -169,8 +165,7 @@ def _check_request(operation: str, read: Read) -> tuple[str, str] | None:
         names = {f.encode_name: f.name for f in fields(type_)}
         if part not in names:
             carried = ", ".join(_leaves(OPERATIONS[operation].request_type))
-            hint = difflib.get_close_matches(str(part), list(names), n=1)
-            tail = f" (did you mean `{'.'.join(['request', *walked, hint[0]])}`?)" if hint else ""
+            tail = suggest(part, names, prefix=".".join(["request", *walked, ""]))
             return (rules.TEMPLATE_UNKNOWN_REQUEST_FIELD, f"`{read.dotted}` does not exist: `{operation}` requests carry {carried}{tail}")
         walked.append(str(part))
         type_ = hints(type_)[names[part]]

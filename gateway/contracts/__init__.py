@@ -15,14 +15,15 @@ new module and one more entry in :data:`CONTRACTS`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import msgspec
 
 from ..errors import RequestRejected, WebhookError
+from ..language import jsonexact
+from ..language.jsonexact import encode
 from . import giftcard, payment
 from .giftcard import ErrorBody
 
@@ -68,8 +69,6 @@ class Contract:
     before_run: Callable[[Operation, msgspec.Struct, Mapping[str, str]], None]
     error_answer: Callable[[WebhookError, bool], tuple[int, dict[str, Any]]]
     error_codes: tuple[str, ...] | None  # what an error rule may answer; None: free text
-    default_rule_code: str = "provider_rejected"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- the gift card contract -----------------------------------------------------------------
@@ -253,7 +252,6 @@ PAYMENT = Contract(
     before_run=_payment_before_run,
     error_answer=_payment_error,
     error_codes=payment.ERROR_CODES,
-    default_rule_code="instrument_error",
 )
 
 CONTRACTS: dict[str, Contract] = {c.name: c for c in (GIFT_CARD, PAYMENT)}
@@ -275,10 +273,7 @@ def path_for(operation: str, provider: str, params: Mapping[str, str] | None = N
 
 
 # JSON numbers decode to Decimal, never to float: money stays exact end to end.
-_decoders = {
-    name: msgspec.json.Decoder(op.request_type, float_hook=Decimal) for name, op in OPERATIONS.items()
-}
-_encoder = msgspec.json.Encoder(decimal_format="number")
+_decoders = {name: jsonexact.decoder(op.request_type) for name, op in OPERATIONS.items()}
 
 
 def decode_request(operation: str, body: bytes) -> msgspec.Struct:
@@ -289,10 +284,6 @@ def decode_request(operation: str, body: bytes) -> msgspec.Struct:
 def build_response(operation: str, data: object) -> Any:
     """Convert what a mapping produced into the operation's response type (validating it)."""
     return msgspec.convert(data, OPERATIONS[operation].response_type, from_attributes=True)
-
-
-def encode(value: object) -> bytes:
-    return _encoder.encode(value)
 
 
 __all__ = ["CONTRACTS", "OPERATIONS", "EXAMPLES", "Contract", "Operation", "ErrorBody", "contract_of", "path_for",

@@ -7,7 +7,7 @@ success body the gateway sends is converted into the operation's response type f
 mapping cannot answer NewStore with a body the spec does not allow.
 
 Money is ``Decimal`` from decoding to encoding: the decoder turns JSON numbers into ``Decimal``
-(see ``contract.codec``), never into ``float``.
+(see ``language.jsonexact``), never into ``float``.
 """
 
 from __future__ import annotations

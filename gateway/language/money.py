@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow, Rounded
 
 # Arithmetic that raises instead of rounding. Amounts are bounded when they are decoded
-# (contract.giftcard), so 60 significant digits always suffice.
+# (contracts.giftcard), so 60 significant digits always suffice.
 _EXACT = Context(prec=60, traps=[Inexact, Rounded, InvalidOperation, Overflow])
 MAX_DIGITS_BEFORE_POINT = 15
 MAX_DECIMAL_PLACES = 12

@@ -25,6 +25,7 @@ URL is never turned into the text ``None``: it is a mapping error naming the ste
 from __future__ import annotations
 
 import contextvars
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import unquote
@@ -56,6 +57,14 @@ def _finalize(value: Any) -> Any:
 
 
 URL_ENV = make_env(autoescape=False, finalize=_finalize)
+
+_ABSOLUTE_HTTP = re.compile(r"https?://[^/\s]+")
+
+
+def is_absolute_http(url: str) -> bool:
+    """``http://host…`` or ``https://host…``: what a base URL, a token URL and a rendered step
+    URL must be (a scheme this gateway speaks and a host)."""
+    return _ABSOLUTE_HTTP.match(url) is not None
 
 
 class UrlRefused(Exception):

@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..language import expressions
 from ..language.templating import RenderError
-from ..language.urls import NullInUrl, UrlRefused
+from ..language.urls import NullInUrl, UrlRefused, is_absolute_http
 from ..plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
 from .trace import (
     Answered,
@@ -195,7 +195,7 @@ def dry_run(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, 
 
 def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any]) -> OutboundRequest:
     url = step.target.render(ctx, provider.base_url)
-    if not url.startswith(("http://", "https://")):
+    if not is_absolute_http(url):
         raise BodyError("the step's `url` must render to an absolute http(s) URL")
     params = {k: _scalar(v) for k, v in step.query.render(ctx).items() if v is not None}
     headers: dict[str, str] = {}
@@ -262,7 +262,7 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
 def _first_match(groups: tuple[tuple[ErrorRulePlan, ...], ...], status: int, body: Any, parsed: bool) -> ErrorRulePlan | None:
     for rules in groups:
         for rule in rules:
-            if rule.statuses is not None and not rule.statuses(status):
+            if rule.statuses is not None and status not in rule.statuses:
                 continue
             if rule.match is not None and (not parsed or not _truthy(_search(rule.match, body))):
                 continue

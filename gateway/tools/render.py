@@ -12,13 +12,13 @@ import asyncio
 import json
 import sys
 import time
-from decimal import Decimal
 from typing import Any, TextIO
 from urllib.parse import parse_qsl
 
 import msgspec
 
 from .. import contracts
+from ..language import jsonexact
 from ..plan import GatewayPlan
 from ..redact import Redactor, to_json
 from ..runtime.engine import RunState, dry_run
@@ -32,8 +32,6 @@ from ..runtime.trace import (
 )
 from ..runtime.upstream.client import Upstream
 from ..runtime.webhook import execute
-
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
 class RenderUsageError(Exception):
@@ -126,7 +124,7 @@ def _decode(content: bytes | Any) -> Any:
     if not isinstance(content, (bytes, bytearray)):
         return content
     try:
-        return _decoder.decode(content)
+        return jsonexact.decode(content)
     except msgspec.DecodeError:
         return content.decode("utf-8", errors="replace")
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from .. import contracts
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+from ..compile.gateway_file import is_route_name
 
 MAPPING = """\
 # yaml-language-server: $schema={schema}
@@ -91,7 +89,7 @@ class ScaffoldError(Exception):
 
 
 def new(name: str, folder: Path, schema: str = "../docs/schema/mapping.schema.json") -> list[Path]:
-    if not _NAME.match(name):
+    if not is_route_name(name):
         raise ScaffoldError(f"`{name}` cannot be a provider name: use lowercase letters, digits, `-` and `_`")
     mapping = folder / f"{name}.yaml"
     tests = folder / f"{name}.test.yaml"

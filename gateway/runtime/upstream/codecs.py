@@ -8,7 +8,6 @@ Adding a kind is adding an entry to a table.
 from __future__ import annotations
 
 import zlib
-from decimal import Decimal
 from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
 from xml.parsers.expat import ExpatError
@@ -16,8 +15,7 @@ from xml.parsers.expat import ExpatError
 import msgspec
 import xmltodict
 
-_json_encoder = msgspec.json.Encoder(decimal_format="number")
-_json_decoder = msgspec.json.Decoder(float_hook=Decimal)
+from ...language import jsonexact
 
 
 class BodyError(ValueError):
@@ -36,7 +34,7 @@ def _form_value(value: Any) -> str:
 
 def encode_json(value: Any) -> bytes:
     try:
-        return _json_encoder.encode(value)
+        return jsonexact.encode(value)
     except (TypeError, msgspec.EncodeError) as exc:
         raise BodyError(f"the JSON body cannot be encoded: {exc}") from None
 
@@ -76,7 +74,7 @@ def parse_json(content: bytes) -> Any:
     if not content.strip():
         return None
     try:
-        return _json_decoder.decode(content)
+        return jsonexact.decode(content)
     except (msgspec.DecodeError, UnicodeDecodeError):
         raise ParseFailure("the body is not valid JSON") from None
     except RecursionError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,12 +24,11 @@ from ... import diagnostics as rules
 from ...compile.gateway_file import load_mapping, standalone_provider
 from ...diagnostics import Diagnostic, errors
 from ...http.app import create_app
+from ...language import jsonexact
 from ...plan import GatewayPlan
 from ...redact import Redactor, to_json
 from . import cases as case_files
 from .compare import MISSING, describe, first_difference
-
-_decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
 @dataclass
@@ -160,7 +158,7 @@ def _check_request(step: str, expected: case_files.ExpectedRequest, sent: httpx.
     content = sent.content
     if expected.json is not msgspec.UNSET:
         try:
-            actual_json = _decoder.decode(content) if content else None
+            actual_json = jsonexact.decode(content) if content else None
         except msgspec.DecodeError:
             return (where, "json body", expected.json, content.decode(errors="replace"))
         diff = first_difference(expected.json, actual_json, subset=expected.match == "subset")
@@ -178,7 +176,7 @@ def _check_request(step: str, expected: case_files.ExpectedRequest, sent: httpx.
 
 def _check_response(expected: case_files.ExpectedResponse, response: httpx.Response) -> tuple | None:
     try:
-        actual = _decoder.decode(response.content)
+        actual = jsonexact.decode(response.content)
     except msgspec.DecodeError:
         actual = response.text
     if expected.status != response.status_code:
