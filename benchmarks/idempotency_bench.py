@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    sandbox = subprocess.Popen([sys.executable, "-m", "examples.sandbox", "--port", "0"], cwd=ROOT,
+    sandbox = subprocess.Popen([sys.executable, "-m", "simulators.sandbox", "--port", "0"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     sandbox_url = re.search(r"http://[\d.]+:\d+", sandbox.stdout.readline().decode()).group(0)  # type: ignore[union-attr]
     rows = []
@@ -87,7 +87,7 @@ def main() -> int:
                 "idempotency": {"store": STORES[kind](tmp), "encryption_keys": [{"id": "b", "key": {"env": "BENCH_KEY"}}]},
                 "providers": {"sandbox": {
                     "mapping": str(ROOT / "mappings" / "sandbox.yaml"), "vars": {"base_url": sandbox_url},
-                    "secrets": {"api_key": {"file": str(ROOT / "examples" / "sandbox" / "sandbox.key")}},
+                    "secrets": {"api_key": {"file": str(ROOT / "simulators" / "sandbox" / "sandbox.key")}},
                     "inbound": "none"}}}))
             port = free_port()
             gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),

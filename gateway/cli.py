@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     new = sub.add_parser("new", help="scaffold mappings/PROVIDER.yaml and its test cases")
     new.add_argument("provider")
     new.add_argument("--dir", type=Path, default=Path("mappings"), help="where to write (default: %(default)s)")
+    init = sub.add_parser("init", help="write the shipped defaults (gateway.yaml, the sandbox's mapping and key) into DIR")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."), help="where to write (default: the current folder)")
     args = parser.parse_args(argv)
     if args.command == "schema":
         from .tools.schema import text
@@ -76,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gateway new: {exc}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "init":
+        from .tools.starter import main as init_project
+
+        return init_project(args.dir)
     if args.command == "render":
         return _render(args)
     if args.command == "test":

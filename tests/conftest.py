@@ -1,6 +1,6 @@
 """Shared fixtures: the sandbox provider in its own process, gateway configs, an in-process app.
 
-The gateway under test talks real HTTP on loopback to the simulator (``examples/sandbox``), which
+The gateway under test talks real HTTP on loopback to the simulator (``simulators/sandbox``), which
 records every call it receives; tests read that log to prove what the provider saw. After every
 test, the captured logs are searched for every card number and PIN the simulator knows.
 """
@@ -25,7 +25,7 @@ from gateway.compile.gateway_file import load
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_MAPPING = ROOT / "mappings" / "sandbox.yaml"
-SANDBOX_KEY_FILE = ROOT / "examples" / "sandbox" / "sandbox.key"
+SANDBOX_KEY_FILE = ROOT / "simulators" / "sandbox" / "sandbox.key"
 
 
 class Sandbox:
@@ -84,7 +84,7 @@ def start_simulator(module: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    yield from start_simulator("examples.sandbox", tmp_path_factory)
+    yield from start_simulator("simulators.sandbox", tmp_path_factory)
 
 
 RUNNING: list[Sandbox] = []  # every simulator this session started

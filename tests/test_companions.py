@@ -53,7 +53,7 @@ def _companions_on(port: int) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"examples.sandbox" in argv and str(port).encode() in argv and _alive(int(entry.name)):
+        if b"simulators.sandbox" in argv and str(port).encode() in argv and _alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -66,7 +66,7 @@ def _config(tmp: Path, sim_port: int, command: list[str] | None = None) -> Path:
         idempotency={"store": f"sqlite:///{tmp}/idempotency.sqlite3", "key_file": str(tmp / "idempotency.key")},
         companions=[{
             "name": "sandbox",
-            "command": command or ["{python}", "-m", "examples.sandbox", "--port", str(sim_port)],
+            "command": command or ["{python}", "-m", "simulators.sandbox", "--port", str(sim_port)],
             "ready_url": f"http://127.0.0.1:{sim_port}/_sim/health",
             "ready_timeout": 15,
         }],
@@ -74,7 +74,7 @@ def _config(tmp: Path, sim_port: int, command: list[str] | None = None) -> Path:
 
 
 def _env() -> dict[str, str]:
-    # The companion runs in the config's folder (tmp): it finds `examples` through PYTHONPATH.
+    # The companion runs in the config's folder (tmp): it finds `simulators` through PYTHONPATH.
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 

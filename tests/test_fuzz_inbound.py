@@ -29,7 +29,7 @@ from gateway.runtime.upstream.client import default_transport
 from .conftest import ROOT, RUNNING, SANDBOX_KEY_FILE, start_simulator, write_config
 from .newstore_spec import check_error
 
-PROVIDERS = ROOT / "examples" / "providers"
+PROVIDERS = ROOT / "simulators"
 MARK = "7006652"  # 1234 * 5678: appears only if a hostile template was evaluated
 HOSTILE = [
     "..", ".", "../..", "../../admin", "%2e%2e", "%2E%2E%2F", "..%2F..%2F", "/", "//", "\\..\\",
@@ -66,7 +66,7 @@ class Recording(httpx.AsyncBaseTransport):
 @pytest.fixture(scope="module")
 def sims(tmp_path_factory):
     names = ["adyen", "square", "shopify", "voucherify", "radial"]
-    gens = {n: start_simulator(f"examples.providers.{n}", tmp_path_factory) for n in names}
+    gens = {n: start_simulator(f"simulators.{n}", tmp_path_factory) for n in names}
     handles = {n: next(g) for n, g in gens.items()}
     yield handles
     for g in gens.values():

@@ -7,13 +7,13 @@ import pytest
 from .conftest import ROOT, client_for, start_simulator, write_config
 from .newstore_spec import check_error, check_response
 
-KEY_FILE = ROOT / "examples" / "providers" / "adyen" / "adyen.key"
+KEY_FILE = ROOT / "simulators" / "adyen" / "adyen.key"
 BASE = "/pal/servlet/StoredValue/v46"
 
 
 @pytest.fixture(scope="module")
 def adyen(tmp_path_factory):
-    yield from start_simulator("examples.providers.adyen", tmp_path_factory)
+    yield from start_simulator("simulators.adyen", tmp_path_factory)
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import pytest
 from .conftest import ROOT, client_for, start_simulator, write_config
 from .newstore_spec import check_error, check_response
 
-FOLDER = ROOT / "examples" / "providers" / "shopify"
+FOLDER = ROOT / "simulators" / "shopify"
 
 
 @pytest.fixture(scope="module")
 def shopify(tmp_path_factory):
-    yield from start_simulator("examples.providers.shopify", tmp_path_factory)
+    yield from start_simulator("simulators.shopify", tmp_path_factory)
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import pytest
 from .conftest import ROOT, client_for, start_simulator, write_config
 from .newstore_spec import check_error, check_response
 
-TOKEN_FILE = ROOT / "examples" / "providers" / "square" / "square.token"
+TOKEN_FILE = ROOT / "simulators" / "square" / "square.token"
 
 
 @pytest.fixture(scope="module")
 def square(tmp_path_factory):
-    yield from start_simulator("examples.providers.square", tmp_path_factory)
+    yield from start_simulator("simulators.square", tmp_path_factory)
 
 
 @pytest.fixture

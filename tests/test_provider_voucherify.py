@@ -7,12 +7,12 @@ import pytest
 from .conftest import ROOT, client_for, start_simulator, write_config
 from .newstore_spec import check_error, check_response
 
-FOLDER = ROOT / "examples" / "providers" / "voucherify"
+FOLDER = ROOT / "simulators" / "voucherify"
 
 
 @pytest.fixture(scope="module")
 def voucherify(tmp_path_factory):
-    yield from start_simulator("examples.providers.voucherify", tmp_path_factory)
+    yield from start_simulator("simulators.voucherify", tmp_path_factory)
 
 
 @pytest.fixture

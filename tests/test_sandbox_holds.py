@@ -1,7 +1,7 @@
 """The sandbox simulator's holds, redemptions (captures), credits (refunds) and releases, over HTTP.
 
 Everything here talks to the simulator process (the session's ``sandbox`` fixture, reset before
-each test); examples/sandbox/README.md is the specification these tests hold it to.
+each test); simulators/sandbox/README.md is the specification these tests hold it to.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Paying with a Shopify gift card: the simulator's giftCardDebit / giftCardCredit over HTTP, then the
 gateway's payment webhooks on mappings/shopify.yaml ("redeem at once") against it.
 
-Schema: Shopify Admin GraphQL 2025-10 (see examples/providers/shopify/README.md, "Pay and refund").
+Schema: Shopify Admin GraphQL 2025-10 (see simulators/shopify/README.md, "Pay and refund").
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from .conftest import ROOT, client_for, start_simulator, write_config
 from .newstore_spec import check_psp_error, check_psp_response
 
-FOLDER = ROOT / "examples" / "providers" / "shopify"
+FOLDER = ROOT / "simulators" / "shopify"
 TOKEN = (FOLDER / "shopify.token").read_text().strip()
 CARD_50 = "gid://shopify/GiftCard/1001"  # GIFT5000ENABLED, 50.00 USD
 CARD_EMPTY = "gid://shopify/GiftCard/1003"
@@ -40,7 +40,7 @@ BALANCE = "query B($id: ID!) { giftCard(id: $id) { balance { amount currencyCode
 
 @pytest.fixture(scope="module")
 def shopify(tmp_path_factory):
-    yield from start_simulator("examples.providers.shopify", tmp_path_factory)
+    yield from start_simulator("simulators.shopify", tmp_path_factory)
 
 
 @pytest.fixture
@@ -200,7 +200,7 @@ def test_bad_money_variables(sim, money_value):
 def gift_cards_only(tmp_path_factory):
     """A simulator whose tokens have the gift card scopes but not the transaction ones."""
     err = (tmp_path_factory.mktemp("shopify-scopes") / "simulator.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "examples.providers.shopify", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "simulators.shopify", "--port", "0",
                              "--scope", "read_gift_cards", "--scope", "write_gift_cards"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=err)
     assert proc.stdout is not None

@@ -8,7 +8,7 @@ import pytest
 
 from .conftest import ROOT, start_simulator
 
-KEYS = ROOT / "examples" / "providers"
+KEYS = ROOT / "simulators"
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def sims(tmp_path_factory):
     started = {}
     gens = []
     for name in ("adyen", "square", "voucherify", "shopify", "radial"):
-        gen = start_simulator(f"examples.providers.{name}", tmp_path_factory)
+        gen = start_simulator(f"simulators.{name}", tmp_path_factory)
         started[name] = next(gen)
         gens.append(gen)
     yield started

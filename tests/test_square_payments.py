@@ -19,7 +19,7 @@ import pytest
 from .conftest import ROOT, client_for, start_simulator, write_config
 from .newstore_spec import check_psp_error, check_psp_response
 
-TOKEN_FILE = ROOT / "examples" / "providers" / "square" / "square.token"
+TOKEN_FILE = ROOT / "simulators" / "square" / "square.token"
 ACTIVITIES = "/v2/gift-cards/activities"
 LOCATION = "LSIMMAIN00001"
 CARD = "7783320000001111"  # seeded ACTIVE, 5000 USD
@@ -28,7 +28,7 @@ OTHER_CARD = "7783320000002222"  # seeded ACTIVE, 2500 USD
 
 @pytest.fixture(scope="module")
 def square(tmp_path_factory):
-    yield from start_simulator("examples.providers.square", tmp_path_factory)
+    yield from start_simulator("simulators.square", tmp_path_factory)
 
 
 @pytest.fixture

@@ -360,12 +360,12 @@ def test_render_send_masks_a_new_card_everywhere_it_prints(live_config, sandbox,
     assert not _leaks(out, {card["number"], card["pin"], SANDBOX_KEY_FILE.read_text().strip()})
 
 
-SHOPIFY = ROOT / "examples" / "providers" / "shopify"
+SHOPIFY = ROOT / "simulators" / "shopify"
 
 
 @pytest.fixture(scope="module")
 def shopify(tmp_path_factory):
-    yield from start_simulator("examples.providers.shopify", tmp_path_factory)
+    yield from start_simulator("simulators.shopify", tmp_path_factory)
 
 
 def test_render_send_masks_a_gift_card_code_under_a_providers_own_name(shopify, tmp_path):

@@ -1,4 +1,4 @@
-"""docs/tutorial.md, run as written: every command in order, in an empty folder with `examples/`.
+"""docs/tutorial.md, run as written: every command in order, in an empty folder.
 
 Blocks: ```sh runs a command (its output must match the ```text block after it, where `…`
 stands for anything), ```sh background starts a long-running command, and ```yaml file=PATH
@@ -39,7 +39,6 @@ def _matches(expected: str, actual: str) -> bool:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the tutorial calls the gateway with curl, which is not installed")
 @pytest.mark.skipif(_in_use(8001) or _in_use(8765), reason="ports 8001 and 8765, which the tutorial uses as printed, are taken")
 def test_the_tutorial_runs_as_written(tmp_path):
-    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     blocks = BLOCK.findall(TUTORIAL.read_text())
     background: list[subprocess.Popen] = []

@@ -17,12 +17,12 @@ from gateway.language.urls import URL_ENV
 from .conftest import ROOT, client_for, sandbox_provider, start_simulator, write_config
 from .newstore_spec import check_error
 
-VOUCHERIFY = ROOT / "examples" / "providers" / "voucherify"
+VOUCHERIFY = ROOT / "simulators" / "voucherify"
 
 
 @pytest.fixture(scope="module")
 def voucherify(tmp_path_factory):
-    yield from start_simulator("examples.providers.voucherify", tmp_path_factory)
+    yield from start_simulator("simulators.voucherify", tmp_path_factory)
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ import pytest
 from .conftest import ROOT, client_for, start_simulator, write_config
 from .newstore_spec import check_psp_error, check_psp_response
 
-FOLDER = ROOT / "examples" / "providers" / "voucherify"
+FOLDER = ROOT / "simulators" / "voucherify"
 
 
 @pytest.fixture(scope="module")
 def voucherify(tmp_path_factory):
-    yield from start_simulator("examples.providers.voucherify", tmp_path_factory)
+    yield from start_simulator("simulators.voucherify", tmp_path_factory)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """engine + the shipped sandbox mapping against the real sandbox simulator, in-process.
 
-The simulator app (``examples/sandbox``) is called through ``httpx.ASGITransport``: no port, no
+The simulator app (``simulators/sandbox``) is called through ``httpx.ASGITransport``: no port, no
 process. Each test gets a fresh simulator with its seeded cards.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from examples.sandbox.app import create_app as create_sandbox_app
+from simulators.sandbox.app import create_app as create_sandbox_app
 from gateway.compile.gateway_file import load_mapping
 from tests.unit.support import provider_of, run
 

@@ -1,1 +1,0 @@
-"""Runnable examples that accompany the gateway (not part of the installed package)."""
