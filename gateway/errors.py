@@ -111,17 +111,23 @@ class Unauthorized(WebhookError):
 
 
 class ProviderRejected(WebhookError):
+    """An error rule matched: its ``error_code`` is always the rule's (a rule must name one)."""
+
     status = 400
-    error_code = "provider_rejected"
+    error_code = "provider_rejected"  # what the webhook's log line calls the outcome
     definitive = True
 
 
 class ProviderThrottled(WebhookError):
+    """An error rule marked ``retry: true`` matched: the code is the rule's, as above."""
+
     status = 503
     error_code = "rate_limit"
 
 
 class UpstreamFailure(WebhookError):
+    """Never raised itself: catch it for "the provider gave no usable answer"."""
+
     status = 502
     error_code = "upstream_error"
 
