@@ -1,0 +1,1 @@
+"""Reference adapters: the balance webhook written by hand, as an integrator would."""
