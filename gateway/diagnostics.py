@@ -137,7 +137,14 @@ def suggest(word: object, candidates: Iterable[object], otherwise: str = "", *, 
 
     Every "did you mean" the loader prints comes from here, so they all read the same.
     """
-    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1)
-    if close:
-        return f"; did you mean `{prefix}{close[0]}`?"
+    close = closest(word, candidates)
+    if close is not None:
+        return f"; did you mean `{prefix}{close}`?"
     return f"; {otherwise}" if otherwise else ""
+
+
+def closest(word: object, candidates: Iterable[object], *, cutoff: float = 0.6) -> str | None:
+    """The candidate most like ``word`` (as text), if any is close enough: the one similarity
+    measure behind every suggestion (``difflib``'s ratio; a higher ``cutoff`` for short values)."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=cutoff)
+    return close[0] if close else None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from gateway.compile.gateway_file import load, load_mapping
+from gateway.config import reader
 
 GOOD = """\
 base_url: https://provider.example
@@ -66,7 +68,7 @@ def test_the_good_mapping_loads_clean(tmp_path):
         ("          method: GET", "          methd: GET",
          "m.yaml:10:11: GW003 unknown field `methd`; did you mean `method`? (at operations.balance.steps[0].request.methd)"),
         ("          method: GET", "          method: FETCH",
-         "m.yaml:10:19: GW004 invalid value 'FETCH' (at operations.balance.steps[0].request.method)"),
+         "m.yaml:10:19: GW004 invalid value 'FETCH'; allowed: 'DELETE', 'GET', 'PATCH', 'POST', 'PUT' (at operations.balance.steps[0].request.method)"),
         ("  issue: {unsupported", "  isue: {unsupported",
          "m.yaml:15:3: GW030 unknown operation `isue`; did you mean `issue`? (at operations.isue)"),
         ("value: \"{{ steps", "vaule: \"{{ steps",
@@ -190,3 +192,83 @@ def test_jmespath_positions_count_escapes_in_quoted_scalars(tmp_path):
                         "        success: 'result == ''ok'' && card.['\n")
     found = [f for f in messages(tmp_path, text) if "GW020" in f]
     assert found and found[0].startswith("m.yaml:12:45: GW020")
+
+
+# --- the reader: every problem of a file in one pass, each where it is written ------------------
+
+SEVERAL = """\
+base_url: https://provider.example
+timeout: 0
+auth: {type: barer, token: token}
+operations:
+  balance:
+    steps:
+      - {name: first, request: {methd: GET, path: /a}}
+      - {name: 2nd, request: {path: /b}, if: 5}
+      - {request: {path: /c}}
+      - {name: last, request: {path: /d, method: FETCH}, extract: {bad-key: x}}
+  issue: {unsupported: x, retry_safe: yes please}
+  activate: {unsupported: x}
+  deactivate: {unsupported: x}
+"""
+
+
+@pytest.mark.unit
+def test_every_problem_of_a_file_is_reported_in_one_pass(tmp_path):
+    found = [f for f in messages(tmp_path, SEVERAL) if " GW00" in f]
+    assert found == [
+        "m.yaml:2:10: GW004 expected `float` > 0, got 0 (at timeout)",
+        "m.yaml:3:14: GW004 invalid `type` 'barer'; did you mean 'bearer'? (at auth.type)",
+        "m.yaml:7:33: GW003 unknown field `methd`; did you mean `method`? (at operations.balance.steps[0].request.methd)",
+        "m.yaml:8:16: GW004 '2nd' does not match regex '^[A-Za-z_][A-Za-z0-9_]*$' (at operations.balance.steps[1].name)",
+        "m.yaml:8:46: GW004 expected `str | bool | null`, got `int` (at operations.balance.steps[1].if)",
+        # The steps after one with a problem keep their own index and position.
+        "m.yaml:9:9: GW005 missing required field `name` (at operations.balance.steps[2])",
+        "m.yaml:10:50: GW004 invalid value 'FETCH'; allowed: 'DELETE', 'GET', 'PATCH', 'POST', 'PUT' (at operations.balance.steps[3].request.method)",
+        "m.yaml:10:68: GW004 key 'bad-key' does not match regex '^[A-Za-z_][A-Za-z0-9_]*$' (at operations.balance.steps[3].extract.bad-key)",
+        "m.yaml:11:39: GW004 expected `bool`, got `str` (at operations.issue.retry_safe)",
+    ]
+
+
+@pytest.mark.unit
+def test_a_required_field_with_a_bad_value_is_reported_once(tmp_path):
+    # Not also "missing required field `request`", nor the step's other missing fields.
+    text = GOOD.replace("        request:\n          path: /cards/{{ request.identifier.number | urlsegment }}\n          method: GET\n",
+                        "        request: /cards\n")
+    found = [f for f in messages(tmp_path, text) if "GW00" in f]
+    assert found == ["m.yaml:8:18: GW004 expected `object`, got `str` (at operations.balance.steps[0].request)"]
+
+
+@pytest.mark.unit
+def test_all_missing_fields_of_an_object_are_named_together(tmp_path):
+    found = messages(tmp_path, GOOD.replace("auth: {type: bearer, token: token}", "auth: {type: oauth2}"))
+    assert found[0] == "m.yaml:3:7: GW005 missing required fields `token_url`, `client_id` and `client_secret` (at auth)"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("value", "expected"), [
+    ("yes", "expected `str`, got `bool` (YAML reads unquoted yes, no, on, off, true and false as booleans: quote it)"),
+    ("2026-01-01", "expected `str`, got `date` (YAML reads an unquoted date as a date: quote it)"),
+    ("12", "expected `str`, got `int`"),
+])
+def test_yaml_surprises_are_explained(tmp_path, value, expected):
+    found = messages(tmp_path, GOOD.replace("token: token}", f"token: {value}}}"))
+    assert found[0] == f"m.yaml:3:29: GW004 {expected} (at auth.token)"
+
+
+class _Checked(msgspec.Struct, forbid_unknown_fields=True):
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError("`low` is above `high`")
+
+
+@pytest.mark.unit
+def test_a_refusal_the_walk_cannot_foresee_is_reported_in_msgspecs_words(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("low: 5\nhigh: 1\n")
+    diagnostics: list = []
+    assert reader.convert(reader.read(path, diagnostics), _Checked) is None
+    assert [str(d) for d in diagnostics] == ["c.yaml:1:1: GW004 `low` is above `high` (at (top level))"]

@@ -3,8 +3,9 @@
 PyYAML's ``safe_load`` forgets positions and silently keeps the last of two duplicate keys.
 Here the document is composed into nodes first, so every key path (``("operations", "balance",
 "steps", 0)``) maps to the 1-based line and column of its value, and duplicate keys are reported.
-msgspec reports errors as ``$.operations.balance.steps[0]``; :func:`parse_msgspec_path` turns
-that back into a key path the index understands.
+The config reader finds problems by walking this data itself; for a refusal of msgspec's that
+it did not foresee, :func:`parse_msgspec_path` turns msgspec's ``$.operations[...].steps[0]``
+into a key path the index understands.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def _scalar(node: yaml.Node) -> Any:
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[(\.\.\.)\]")
 
-ANY_KEY = "[...]"  # msgspec does not name the dict key an error is under; see reader.locate
+ANY_KEY = "[...]"  # msgspec does not name the dict key an error is under; see reader._report_unforeseen
 
 
 def parse_msgspec_path(text: str) -> KeyPath:
