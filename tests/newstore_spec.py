@@ -7,6 +7,9 @@ contract module drifting from the spec. (The project never reads the spec file i
 
 from __future__ import annotations
 
+import decimal
+import json
+
 import jsonschema
 
 MONEY = {
@@ -175,7 +178,20 @@ PSP_EXAMPLES = {
 
 
 def check_psp_response(body: object) -> None:
-    jsonschema.validate(body, PSP_RESPONSE, format_checker=jsonschema.FormatChecker())
+    # Amounts are checked as exact decimals: in floats 19.99 is not a multiple of 0.01.
+    exact = json.loads(json.dumps(body), parse_float=decimal.Decimal)
+    jsonschema.validate(exact, _EXACT_PSP_RESPONSE, format_checker=jsonschema.FormatChecker())
+
+
+def _exact_multiples(schema: object) -> object:
+    if isinstance(schema, dict):
+        return {k: decimal.Decimal(str(v)) if k == "multipleOf" else _exact_multiples(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_exact_multiples(v) for v in schema]
+    return schema
+
+
+_EXACT_PSP_RESPONSE = _exact_multiples(PSP_RESPONSE)
 
 
 def check_psp_error(body: object) -> None:
