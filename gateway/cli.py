@@ -8,6 +8,7 @@ runs the app under uvicorn.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -144,15 +145,17 @@ def _serve(args: argparse.Namespace) -> int:
     from .observe import logformat, tracing
 
     logformat.configure(args.log_level.upper(), args.log_format)
+    # What `serve` says goes through the log format too (each diagnostic's text as `lint` prints it).
+    say = logging.getLogger("gateway.serve")
     plan, diagnostics = load(args.config)
     for d in diagnostics:
-        print(f"{d.severity}: {d}", file=sys.stderr)
+        say.log(logging.ERROR if d.severity == "error" else logging.WARNING, "%s: %s", d.severity, d)
     if plan is None or errors(diagnostics):
-        print(f"gateway: {args.config} has errors; not starting", file=sys.stderr)
+        say.error("gateway: %s has errors; not starting", args.config)
         return 1
     trace_problem = tracing.problem()
     if trace_problem is not None:
-        print(f"gateway: {trace_problem}; not starting", file=sys.stderr)
+        say.error("gateway: %s; not starting", trace_problem)
         return 1
     os.environ["GATEWAY_CONFIG"] = os.path.abspath(args.config)
     os.environ["GATEWAY_LOG_LEVEL"] = args.log_level.upper()
@@ -182,7 +185,7 @@ def _serve(args: argparse.Namespace) -> int:
                 timeout_graceful_shutdown=20,
             )
     except CompanionFailed as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
+        say.error("gateway: %s", exc)
         return 1
     except KeyboardInterrupt:  # SIGINT or SIGTERM outside uvicorn's own handling: stopped
         pass
