@@ -147,7 +147,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(tmp_path: Path, *extra: str, companion_port: int | None = None):
+def _serve(tmp_path: Path, *extra: str, companion_port: int | None = None, keep_otel: bool = False):
     sim_port = companion_port or _free_port()
     config = write_config(
         tmp_path,
@@ -159,7 +159,7 @@ def _serve(tmp_path: Path, *extra: str, companion_port: int | None = None):
     port = _free_port()
     err = (tmp_path / "stderr.log").open("wb")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for name in [n for n in env if n.startswith("OTEL_")]:
+    for name in [n for n in env if n.startswith("OTEL_") and not keep_otel]:
         del env[name]
     proc = subprocess.Popen(GATEWAY + ["serve", "--config", str(config), "--port", str(port), *extra],
                             cwd=tmp_path, stdout=err, stderr=subprocess.STDOUT, env=env)
