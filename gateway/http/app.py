@@ -84,7 +84,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
     )
     # Inside Litestar's own entry, around its router: unlike a Litestar middleware, this also
     # sees what never reaches a route (404, 405), so every answer carries X-Request-ID and every
-    # log line of the request its id (tests/test_dependencies.py pins the attribute).
+    # log line of the request its id (tests/test_logs.py: a 404 carries X-Request-ID).
     app.asgi_handler = requestid.wrap(app.asgi_handler)
     return app
 
