@@ -8,12 +8,12 @@ runs the app under uvicorn.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 
 from . import diagnostics as rules
-from . import logs
 from .compile.gateway_file import load
 from .contracts import OPERATIONS
 from .diagnostics import errors
@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="json", choices=["json", "text"],
+                       help="json: one JSON object per line (default); text: one readable line per event, for development")
+    serve.add_argument("--access-log", action="store_true",
+                       help="also log one `access` line per HTTP request (the webhook line already says more)")
     serve.add_argument("--no-companions", action="store_true", help="do not start the companions listed in gateway.yaml")
     serve.add_argument("--body-timeout", type=_seconds, default=10.0, metavar="SECONDS",
                        help="a request body must arrive within this, else 408 request_timeout and the "
@@ -138,16 +142,24 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .http.companions import CompanionFailed, Companions
     from .http.serve import FRONT_ENVIRONMENT, HttpFront
+    from .observe import logformat, tracing
 
-    logs.configure(args.log_level.upper())
+    logformat.configure(args.log_level.upper(), args.log_format)
+    # What `serve` says goes through the log format too (each diagnostic's text as `lint` prints it).
+    say = logging.getLogger("gateway.serve")
     plan, diagnostics = load(args.config)
     for d in diagnostics:
-        print(f"{d.severity}: {d}", file=sys.stderr)
+        say.log(logging.ERROR if d.severity == "error" else logging.WARNING, "%s: %s", d.severity, d)
     if plan is None or errors(diagnostics):
-        print(f"gateway: {args.config} has errors; not starting", file=sys.stderr)
+        say.error("gateway: %s has errors; not starting", args.config)
+        return 1
+    trace_problem = tracing.problem()
+    if trace_problem is not None:
+        say.error("gateway: %s; not starting", trace_problem)
         return 1
     os.environ["GATEWAY_CONFIG"] = os.path.abspath(args.config)
     os.environ["GATEWAY_LOG_LEVEL"] = args.log_level.upper()
+    os.environ["GATEWAY_LOG_FORMAT"] = args.log_format
     os.environ[FRONT_ENVIRONMENT["body_timeout"]] = repr(args.body_timeout)
     os.environ[FRONT_ENVIRONMENT["header_timeout"]] = repr(args.header_timeout)
     # SIGTERM (and SIGINT) become an exception, so the `with` below always stops the companions.
@@ -166,13 +178,14 @@ def _serve(args: argparse.Namespace) -> int:
                 http=HttpFront,  # httptools, with the gateway's limits and Error bodies: see serve.py
                 timeout_keep_alive=args.keep_alive_timeout,
                 limit_concurrency=args.limit_concurrency,
-                log_config=None,
-                access_log=False,
+                log_config=logformat.uvicorn_config(args.log_level, args.log_format),  # its lines as ours
+                log_level=args.log_level,
+                access_log=args.access_log,
                 lifespan="on",
                 timeout_graceful_shutdown=20,
             )
     except CompanionFailed as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
+        say.error("gateway: %s", exc)
         return 1
     except KeyboardInterrupt:  # SIGINT or SIGTERM outside uvicorn's own handling: stopped
         pass

@@ -1,22 +1,26 @@
-"""Structured logs: one JSON line per webhook, card numbers masked, PINs and secrets never.
+"""Structured logs: one line per webhook, card numbers masked, PINs and secrets never.
 
 The webhook line is built from chosen fields only (never from bodies). As a second line of
-defence every message passes :func:`redact`, which masks any run of 8 or more digits (with
+defence every line passes :func:`redact`, which masks any run of 8 or more digits (with
 spaces or dashes between them) to its last 4, so a card number that slipped into an error
-message still leaves masked.
+message still leaves masked. How lines are written (JSON or text, with timestamp, pid and the
+request's id): :mod:`gateway.observe.logformat`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import sys
-from typing import Any
+from typing import Any, Mapping
+
+import msgspec
+
+from .observe import context
 
 logger = logging.getLogger("gateway.runtime.webhook")
 
 _DIGIT_RUN = re.compile(r"(?<![\w])(?:\d[ \-]?){7,}\d(?![\w])")
+_encode = msgspec.json.Encoder(enc_hook=str).encode
 
 
 def mask_card(number: str | None) -> str | None:
@@ -31,28 +35,32 @@ def redact(text: str) -> str:
     return _DIGIT_RUN.sub(lambda m: mask_card(m.group(0)) or "****", text)
 
 
+class Fields:
+    """A structured log message: ``logger.info(Fields({"event": "webhook", ...}))``.
+
+    The gateway's formatters merge the fields into the line; anything else that reads the record
+    (pytest's caplog, a foreign handler) gets them as one JSON object, so nothing is lost there."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return redact(_encode(self.fields).decode())
+
+
+def event(log: logging.Logger, level: int, name: str, **fields: Any) -> None:
+    """One structured line ``{"event": name, **fields}``; ``fields`` must already be safe (masked)."""
+    log.log(level, Fields({"event": name, **fields}))
+
+
 def webhook(**fields: Any) -> None:
-    """Log one webhook outcome; ``fields`` must already be safe (masked)."""
+    """Log one webhook outcome; ``fields`` must already be safe (masked). A field that is None
+    is left out (an issue whose card number is not known logs no ``card``, not ``null``)."""
+    fields = {k: v for k, v in fields.items() if v is not None}
     level = logging.INFO if fields.get("status", 500) < 500 and "warning" not in fields else logging.WARNING
-    logger.log(level, redact(json.dumps({"event": "webhook", **fields}, default=str, separators=(",", ":"))))
-
-
-class JsonLineFormatter(logging.Formatter):
-    """Emits messages that are JSON already as they are; wraps anything else in a JSON line."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = redact(record.getMessage())
-        if message.startswith("{"):
-            return message
-        out = {"event": "log", "level": record.levelname.lower(), "logger": record.name, "message": message}
-        if record.exc_info:
-            out["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(out, separators=(",", ":"))
-
-
-def configure(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLineFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    scope = context.current()
+    if scope is not None:  # the server span reports the same outcome
+        scope.result = fields
+    logger.log(level, Fields({"event": "webhook", **fields}))

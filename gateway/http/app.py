@@ -26,6 +26,7 @@ from ..errors import (
     RouteNotFound,
     WebhookError,
 )
+from ..observe import requestid
 from ..plan import GatewayPlan
 from ..runtime.lifecycle import Runtime, running
 from ..runtime.upstream.client import TransportFactory
@@ -73,7 +74,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
         body = {"status": "ok", "providers": sorted(plan.providers)}
         return Response(msgspec.json.encode(body), media_type=_JSON)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*webhooks, health],
         lifespan=[lifespan],
         exception_handlers={Exception: _unhandled},
@@ -81,6 +82,11 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
         openapi_config=None,
         logging_config=None,
     )
+    # Inside Litestar's own entry, around its router: unlike a Litestar middleware, this also
+    # sees what never reaches a route (404, 405), so every answer carries X-Request-ID and every
+    # log line of the request its id (tests/test_logs.py: a 404 carries X-Request-ID).
+    app.asgi_handler = requestid.wrap(app.asgi_handler)
+    return app
 
 
 def _body_reader(request: Request[Any, Any, Any], timeout: float) -> BodyReader:

@@ -13,11 +13,15 @@ gateway dies (``PR_SET_PDEATHSIG``), so even a SIGKILLed gateway takes its compa
 A companion whose ``ready_url`` port is already taken is refused before it starts: otherwise
 the readiness check would be answered by whatever holds the port (typically a companion left
 running by an earlier gateway) and the gateway would serve against that stale process.
+
+A companion's output (stdout and stderr) is relayed line by line as the gateway's own log lines
+(logger ``gateway.companion.<name>``), so the process prints one format only.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -44,6 +48,7 @@ class Companions:
     def __init__(self, plans: Iterable[CompanionPlan]) -> None:
         self.plans = tuple(plans)
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.relays: dict[int, threading.Thread] = {}
 
     def __enter__(self) -> Companions:
         try:
@@ -51,14 +56,16 @@ class Companions:
                 _refuse_taken_port(plan)
                 command = [sys.executable if part == "{python}" else part for part in plan.command]
                 try:
-                    process = subprocess.Popen(command, cwd=plan.cwd, process_group=0, preexec_fn=_die_with_parent())
+                    process = subprocess.Popen(command, cwd=plan.cwd, process_group=0, preexec_fn=_die_with_parent(),
+                                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                 except OSError as exc:
                     raise CompanionFailed(
                         f"companion `{plan.name}` could not be started ({command[0]}: {exc.strerror}); "
                         "fix its `command` in the config, or start with --no-companions") from None
                 self.processes.append(process)
+                self.relays[process.pid] = _relay(plan.name, process)
                 if plan.ready_url:
-                    _wait_ready(plan, process)
+                    _wait_ready(plan, process, self.relays[process.pid])
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -68,7 +75,28 @@ class Companions:
         with _signals_deferred():
             for process in reversed(self.processes):
                 _stop(process)
+                relay = self.relays.pop(process.pid, None)
+                if relay is not None:
+                    relay.join(timeout=1.0)  # its last lines, before the gateway's own last ones
             self.processes.clear()
+
+
+def _relay(name: str, process: subprocess.Popen[bytes]) -> threading.Thread:
+    """Log each line the companion prints, until it closes its output (it exits)."""
+    log = logging.getLogger(f"gateway.companion.{name}")
+    stream = process.stdout
+    assert stream is not None
+
+    def pump() -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                log.info("%s", line)
+        stream.close()
+
+    thread = threading.Thread(target=pump, name=f"companion-{name}-output", daemon=True)
+    thread.start()
+    return thread
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -156,10 +184,11 @@ def _refuse_taken_port(plan: CompanionPlan) -> None:
         f"(`ss -ltnp 'sport = :{port}'` shows it) or start with --no-companions")
 
 
-def _wait_ready(plan: CompanionPlan, process: subprocess.Popen[bytes]) -> None:
+def _wait_ready(plan: CompanionPlan, process: subprocess.Popen[bytes], relay: threading.Thread) -> None:
     deadline = time.monotonic() + plan.ready_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            relay.join(timeout=1.0)  # its last words are logged before the gateway's
             raise CompanionFailed(
                 f"companion `{plan.name}` exited with status {process.returncode} before it was ready at "
                 f"{plan.ready_url} (its own output is above); is that port free? "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import http
+import logging
 import os
 from typing import Any
 
@@ -33,6 +34,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .. import logs
 from ..compile.gateway_file import load
 from ..errors import ConfigError
+from ..observe import logformat, tracing
+from ..observe.context import new_id
 from .app import DEFAULT_BODY_TIMEOUT, create_app
 
 FRONT_ENVIRONMENT = {"body_timeout": "GATEWAY_BODY_TIMEOUT", "header_timeout": "GATEWAY_HEADER_TIMEOUT"}
@@ -42,7 +45,8 @@ _BODY_GRACE = 1.0  # the app answers a slow body with 408 first; the front close
 
 
 def app_from_environment() -> Litestar:
-    logs.configure(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
+    logformat.configure(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"), os.environ.get("GATEWAY_LOG_FORMAT", "json"))
+    tracing.configure_from_environment()  # off unless OTEL_* ask for it (`gateway serve` checked them)
     plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
     if plan is None:
         raise ConfigError([d for d in diagnostics if d.severity == "error"])
@@ -55,10 +59,12 @@ def _front_setting(name: str, default: float) -> float:
     return float(value) if value else default
 
 
-def _error_response(status: int, error_code: str, message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+def _error_response(status: int, error_code: str, message: str, default_headers: list[tuple[bytes, bytes]],
+                    request_id: str) -> bytes:
     body = msgspec.json.encode({"error_code": error_code, "message": message, "request_accepted": False})
     head = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n".encode("ascii")]
     head += [name + b": " + value + b"\r\n" for name, value in default_headers]  # date, server
+    head.append(b"x-request-id: " + request_id.encode("ascii") + b"\r\n")
     head.append(f"content-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
                 .encode("ascii"))
     return b"".join(head) + body
@@ -154,6 +160,9 @@ class HttpFront(HttpToolsProtocol):
 
     def _answer_and_close(self, status: int, error_code: str, message: str) -> None:
         self._disarm()
-        self.logger.warning("closed a connection: %s %s", status, error_code)
-        self.transport.write(_error_response(status, error_code, message, self.server_state.default_headers))
+        # No request was read, so none of its headers is trusted: a fresh id, in the answer and the line.
+        request_id = new_id()
+        logs.event(self.logger, logging.WARNING, "connection_closed", msg=f"closed a connection: {status} {error_code}",
+                   status=status, error_code=error_code, request_id=request_id)
+        self.transport.write(_error_response(status, error_code, message, self.server_state.default_headers, request_id))
         self.transport.close()

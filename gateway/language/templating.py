@@ -34,7 +34,7 @@ from .money import MoneyError
 # The names every operation's templates may read; each NewStore contract adds its own
 # (gateway.contracts: `idempotence_key` for gift cards; `idempotency_key`, `instrument_id`,
 # `available` for payments).
-CONTEXT_NAMES = ("request", "steps", "vars", "now", "webhook_id")
+CONTEXT_NAMES = ("request", "steps", "vars", "now", "webhook_id", "request_id")
 
 
 class _Omit:

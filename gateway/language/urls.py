@@ -88,6 +88,12 @@ class UrlTemplate:
     is_path: bool
     sources: tuple[str, ...] | None  # per interpolation, in order: request | answer | config
 
+    @property
+    def route(self) -> str:
+        """The ``path``/``url`` as the mapping writes it, templates unrendered."""
+        source = getattr(self.value, "source", None)
+        return source if isinstance(source, str) else str(self.value.render({}))
+
     def render(self, ctx: Mapping[str, Any], base_url: str) -> str:
         base = base_url if self.is_path else ""
         if not self.value.has_templates:  # the mapping's own text

@@ -33,6 +33,7 @@ from ..errors import (
 from ..language import expressions
 from ..language.templating import RenderError
 from ..language.urls import NullInUrl, UrlRefused, is_absolute_http
+from ..observe import context as request_scope
 from ..plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
 from .trace import (
     Answered,
@@ -144,6 +145,7 @@ def context(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, 
         "vars": provider.vars,
         "now": now or dt.datetime.now(dt.UTC),
         "webhook_id": uuid.uuid4().hex,  # unique per webhook: references for providers that need one
+        "request_id": request_scope.request_id(),  # X-Request-ID (kept or made): a mapping may send it on
         **contracts.CONTRACTS[spec.contract].context(spec, request, path or {}),
     }
 
@@ -211,7 +213,7 @@ def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any])
         content = ENCODERS[step.body.kind](step.body.value.render(ctx))
         if not any(h.lower() == "content-type" for h in headers):
             headers["Content-Type"] = step.body.content_type or "application/octet-stream"
-    return OutboundRequest(step.method, url, params, headers, content)
+    return OutboundRequest(step.method, url, params, headers, content, route=step.target.route)
 
 
 def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: dict[str, Any],

@@ -17,6 +17,9 @@ class OutboundRequest:
     params: Mapping[str, str]
     headers: Mapping[str, str]
     content: bytes | None
+    # The mapping's `path`/`url` as written (templates unrendered): what a trace may show, since
+    # the rendered URL may carry a card number.
+    route: str = ""
 
 
 @dataclass(frozen=True)

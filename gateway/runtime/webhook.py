@@ -18,6 +18,7 @@ import msgspec
 
 from .. import contracts, logs
 from ..errors import DeadlineExceeded, RequestRejected, WebhookError
+from ..observe import context
 from ..plan import GatewayPlan, OperationPlan, ProviderPlan
 from . import admission as inbound
 from .engine import RunState, run_operation
@@ -40,7 +41,8 @@ async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader,
     state = RunState()
     path = dict(path or {})
     the_contract = contracts.CONTRACTS[contract_name]
-    log: dict[str, Any] = {"provider": provider_name, "operation": operation}
+    scope = context.bind(provider_name, operation)  # every log line of this request names them
+    log: dict[str, Any] = {"request_id": scope.request_id, "provider": provider_name, "operation": operation}
     retry_safe = False
     try:
         provider, op, decoded = await _admit(rt.plan, headers, read_body, the_contract, provider_name, operation, path)
@@ -62,6 +64,8 @@ async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader,
                                                         deadline_at, run)
             if replayed:
                 log["outcome"] = "replayed"
+                if log["card"] is None and answer.status == 200:  # issue: the number is in the stored answer
+                    log["card"] = logs.mask_card(_card_in_body(answer.body))
         else:
             answer = await run()
     except WebhookError as exc:
@@ -142,6 +146,16 @@ def _card_number(value: Any) -> str | None:
     if instrument is not None:
         return instrument.identifier
     return getattr(value, "card_number", None)
+
+
+def _card_in_body(body: bytes) -> str | None:
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    identifier = data.get("identifier") if isinstance(data, dict) else None
+    number = identifier.get("number") if isinstance(identifier, dict) else None
+    return number if isinstance(number, str) else None
 
 
 def _outcome(exc: WebhookError) -> str:

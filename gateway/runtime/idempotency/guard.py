@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from ... import logs
 from ...errors import InProgress, StoreUnavailable
 from .crypto import Sealer, SealError
 from .store import ClaimKind, Record, Store, StoreError
@@ -64,7 +65,7 @@ class Idempotency:
             kind, record = await self._claim(storage_key, token, deadline_at, waited)
             if kind == "done":
                 assert record is not None
-                return self._replay(storage_key, record, request), True
+                return self._replay(storage_key, record, request, provider, operation), True
             if kind == "acquired":
                 if waited:
                     # The request we waited for ended without a definitive answer (or its
@@ -122,7 +123,7 @@ class Idempotency:
             logger.error("idempotency store unavailable: %s", exc)
             raise StoreUnavailable("the idempotency store is unavailable; nothing was sent to the provider") from None
 
-    def _replay(self, storage_key: str, record: Record, request: bytes) -> Answer:
+    def _replay(self, storage_key: str, record: Record, request: bytes, provider: str, operation: str) -> Answer:
         try:
             body = self.sealer.open(record.key_id, storage_key, record.sealed)
         except SealError as exc:
@@ -132,8 +133,11 @@ class Idempotency:
                                    "(is every instance configured with the key that sealed it?)",
                                    request_accepted=True) from None
         if record.fingerprint and record.fingerprint != self.sealer.fingerprint(request, record.key_id):
-            logger.warning('{"event":"idempotency_body_mismatch","stored":"%s","received":"%s"}',
-                           record.fingerprint, self.sealer.fingerprint(request, record.key_id))
+            # Fingerprints (HMACs), never the bodies; the operation without the instrument id
+            # the key is scoped to.
+            logs.event(logger, logging.WARNING, "idempotency_body_mismatch", provider=provider,
+                       operation=operation.split("\0", 1)[0], stored=record.fingerprint,
+                       received=self.sealer.fingerprint(request, record.key_id))
         return Answer(record.status, body, True)
 
     async def _release(self, storage_key: str, token: str) -> None:

@@ -20,6 +20,7 @@ from ...errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from ...observe import tracing
 from ...plan import ProviderPlan
 from ..trace import OutboundRequest
 from . import codecs
@@ -28,6 +29,9 @@ from . import codecs
 # paths): keep those loggers quiet whatever logging the embedding application configures.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+# Providers see who calls them (a mapping may set its own `User-Agent` header, which wins).
+USER_AGENT = f"newstore-gift-card-gateway/{tracing.version()}"
 
 TransportFactory = Callable[[ProviderPlan], httpx.AsyncBaseTransport | None]
 
@@ -69,7 +73,7 @@ class Upstream:
             follow_redirects=False,
             trust_env=False,
             # Offer only the codings _read can decode with a bound (httpx would add zstd/br).
-            headers={"Accept-Encoding": codecs.ACCEPT_ENCODING},
+            headers={"Accept-Encoding": codecs.ACCEPT_ENCODING, "User-Agent": USER_AGENT},
         )
         self.auth = provider.auth.authenticator()
         self._origin = _origin(provider.base_url)
@@ -89,9 +93,30 @@ class Upstream:
             raise _failure(UpstreamUnreachable, step, f"cannot connect to the provider (all {self.provider.max_connections} "
                                                        f"connections stayed busy for {timeout:g}s)", maybe_sent=False) from None
         try:
-            return await self._send(request, timeout=timeout, step=step)
+            if tracing.TRACER is None:
+                return await self._send(request, timeout=timeout, step=step)
+            return await self._traced(tracing.TRACER, request, timeout=timeout, step=step)
         finally:
             self._slots.release()
+
+    async def _traced(self, tracer: tracing.Tracer, request: OutboundRequest, *, timeout: float,
+                      step: str) -> UpstreamResponse:
+        """A client span around one call; ``_send`` puts its context in the ``traceparent`` header.
+        The URL is shown as its host and the mapping's template: the rendered path may hold a card number."""
+        url = httpx.URL(request.url)
+        with tracing.client_span(tracer, f"{request.method} {step}", {
+            "gateway.step": step, "http.request.method": request.method, "server.address": url.host,
+            "server.port": url.port or (443 if url.scheme == "https" else 80), "url.scheme": url.scheme,
+            "url.template": request.route or None, "gateway.provider": self.provider.name,
+        }) as span:
+            try:
+                response = await self._send(request, timeout=timeout, step=step)
+            except UpstreamFailure as exc:
+                tracing.finish(span, {}, error=type(exc).__name__)
+                raise
+            tracing.finish(span, {"http.response.status_code": response.status},
+                           error=str(response.status) if response.status >= 500 else None)
+            return response
 
     async def _send(self, outbound: OutboundRequest, *, timeout: float, step: str) -> UpstreamResponse:
         """Send one step's request. The step's name travels in the request's extensions, so
@@ -101,6 +126,8 @@ class Upstream:
             request = self._client.build_request(outbound.method, outbound.url, params=outbound.params or None,
                                                  headers=outbound.headers, content=outbound.content, timeout=timeout,
                                                  extensions={"gateway_step": step})
+            if tracing.TRACER is not None:
+                tracing.inject(request.headers)  # W3C traceparent: the provider's spans join ours
             if own:
                 await self.auth.apply(request, self._client)
             response = await self._client.send(request, stream=True)

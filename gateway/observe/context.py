@@ -1,0 +1,52 @@
+"""The request a log line, a template or a span belongs to.
+
+One :class:`RequestScope` per HTTP request, held in a context variable by the ASGI wrapper
+(:mod:`gateway.observe.requestid`): every log line written while the request runs (the webhook
+line, idempotency warnings, an unhandled error) carries its ``request_id``, ``provider`` and
+``operation`` without each call site passing them, and the server span reads the outcome the
+webhook line recorded. Outside a request (startup, a tool) there is no scope.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(slots=True)
+class RequestScope:
+    request_id: str
+    provider: str | None = None
+    operation: str | None = None
+    # What the webhook's log line said (outcome, status, error_code): read by the server span.
+    result: dict[str, Any] | None = None
+
+
+SCOPE: ContextVar[RequestScope | None] = ContextVar("gateway_request_scope", default=None)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current() -> RequestScope | None:
+    return SCOPE.get()
+
+
+def request_id() -> str:
+    """The current request's id; outside a request (``gateway render``), a fresh one."""
+    scope = SCOPE.get()
+    return scope.request_id if scope is not None else new_id()
+
+
+def bind(provider: str, operation: str) -> RequestScope:
+    """Name the webhook the current request is; starts a scope if the caller made none (a
+    webhook handled without the HTTP layer, as in tests)."""
+    scope = SCOPE.get()
+    if scope is None:
+        scope = RequestScope(new_id())
+        SCOPE.set(scope)
+    scope.provider, scope.operation = provider, operation
+    return scope

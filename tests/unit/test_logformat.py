@@ -1,0 +1,117 @@
+"""The log line format (gateway.observe.logformat) and the request id rule (requestid.accept)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+
+import pytest
+
+from gateway import logs
+from gateway.observe import logformat
+from gateway.observe.context import SCOPE, RequestScope
+from gateway.observe.requestid import MAX_LENGTH, accept
+
+pytestmark = pytest.mark.unit
+
+
+def _record(msg, *args, name="gateway.runtime.webhook", level=logging.INFO, created=1795320098.1234):
+    record = logging.LogRecord(name, level, __file__, 1, msg, args, None)
+    record.created = created
+    return record
+
+
+def _in_request(fn, scope):
+    token = SCOPE.set(scope)
+    try:
+        return fn()
+    finally:
+        SCOPE.reset(token)
+
+
+def test_a_json_line_starts_with_ts_level_pid_logger_then_the_request_then_the_event():
+    record = _record(logs.Fields({"event": "webhook", "provider": "sandbox", "operation": "balance", "status": 200,
+                                  "card": "****1111"}))
+    line = _in_request(lambda: logformat.JsonFormatter().format(record),
+                       RequestScope("req-1", provider="sandbox", operation="balance"))
+    out = json.loads(line)
+    assert list(out) == ["ts", "level", "pid", "logger", "event", "request_id", "provider", "operation", "status", "card"]
+    assert out["ts"] == "2026-11-22T04:01:38.123Z" and out["level"] == "info" and out["pid"] == os.getpid()
+    assert (out["logger"], out["request_id"], out["status"]) == ("gateway.runtime.webhook", "req-1", 200)
+
+
+def test_free_text_is_msg_and_outside_a_request_has_no_request_fields():
+    out = json.loads(logformat.JsonFormatter().format(_record("purged %d expired records", 3, level=logging.WARNING)))
+    assert out["msg"] == "purged 3 expired records" and out["level"] == "warning" and "request_id" not in out
+
+
+def test_uvicorns_access_line_is_taken_apart():
+    record = _record('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "POST", "/sandbox/gift_card/balance", "1.1", 200,
+                     name="uvicorn.access")
+    out = json.loads(logformat.JsonFormatter().format(record))
+    assert (out["event"], out["method"], out["path"], out["status"], out["client"]) == (
+        "access", "POST", "/sandbox/gift_card/balance", 200, "127.0.0.1:5000")
+
+
+def test_every_line_masks_digit_runs_in_both_formats():
+    record = _record("card %s slipped into a message", "6006 4911 1111 1111")
+    for formatter in (logformat.JsonFormatter(), logformat.TextFormatter()):
+        line = formatter.format(record)
+        assert "6006" not in line.replace("2026", "") and "****1111" in line
+
+
+def test_an_exception_stays_on_the_line():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("gateway", logging.ERROR, __file__, 1, "failed", (), __import__("sys").exc_info())
+    assert "ValueError: boom" in json.loads(logformat.JsonFormatter().format(record))["exception"]
+    assert "\n" not in logformat.TextFormatter().format(record)
+
+
+def test_the_text_line():
+    record = _record(logs.Fields({"event": "webhook", "provider": "sandbox", "operation": "balance", "status": 200,
+                                  "message": "a b"}))
+    line = _in_request(lambda: logformat.TextFormatter().format(record), RequestScope("r1", "sandbox", "balance"))
+    assert line == ('2026-11-22T04:01:38.123Z INFO    gateway.runtime.webhook [r1 sandbox/balance] webhook '
+                    'status=200 message="a b"')
+
+
+def test_a_webhook_line_leaves_out_null_fields(caplog):
+    caplog.set_level(logging.INFO)
+    logs.webhook(provider="p", operation="issue", card=None, status=200)
+    [record] = caplog.records
+    assert json.loads(record.getMessage()) == {"event": "webhook", "provider": "p", "operation": "issue", "status": 200}
+
+
+@pytest.mark.parametrize("received, kept", [
+    ("abc-123", True), ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", True), ("~!x", True),
+    ("x" * MAX_LENGTH, True), ("x" * (MAX_LENGTH + 1), False), ("", False), ("a b", False), ("a\tb", False),
+    ("tab\x7f", False), ("caf\u00e9", False),
+])
+def test_which_request_ids_are_kept(received, kept):
+    request_id, why = accept(received)
+    assert (request_id == received) is kept and (why is None) is kept
+    if not kept:
+        assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+
+
+def test_no_request_id_gets_a_fresh_one_without_a_warning():
+    first, why = accept(None)
+    assert why is None and re.fullmatch(r"[0-9a-f]{32}", first) and accept(None)[0] != first
+
+
+def test_uvicorn_log_config_is_accepted_by_dictconfig():
+    import logging.config
+
+    saved = logging.getLogger().handlers[:], logging.getLogger().level
+    try:
+        logging.config.dictConfig(logformat.uvicorn_config("info", "text"))
+        [handler] = logging.getLogger().handlers
+        assert isinstance(handler.formatter, logformat.TextFormatter)
+        assert logging.getLogger("uvicorn.error").propagate and not logging.getLogger("uvicorn.access").handlers
+    finally:
+        logging.getLogger().handlers[:] = saved[0]
+        logging.getLogger().setLevel(saved[1])
