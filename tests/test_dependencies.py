@@ -5,7 +5,9 @@ changes it fails here (and pyproject's upper bounds are raised only after this p
   (unknown field -> GW003 with "did you mean", missing field -> GW005) and the webhook's
   400 messages quote (the ` - at `$.path`` suffix);
 - Jinja: the wording of an unknown filter or test, which lint reports as GW011;
-- JMESPath: the lexer position of a syntax error, which lint turns into a column.
+- JMESPath: the lexer position of a syntax error, which lint turns into a column;
+- tenacity: a stop condition sees the wait that would come next (``upcoming_sleep``), which
+  keeps a retry from sleeping past the webhook's deadline (runtime/retry.py).
 """
 
 from __future__ import annotations
@@ -61,3 +63,20 @@ def test_jmespath_syntax_error_position():
     with pytest.raises(jmespath.exceptions.ParseError) as info:
         jmespath.compile("a.[")
     assert isinstance(info.value.lex_position, int) and info.value.lex_position == 3
+
+
+def test_tenacity_stop_sees_the_coming_wait():
+    import tenacity
+
+    seen: list[float] = []
+
+    def stop(retry_state: tenacity.RetryCallState) -> bool:
+        seen.append(retry_state.upcoming_sleep)
+        return True
+
+    retrying = tenacity.Retrying(stop=stop, wait=tenacity.wait_fixed(7), reraise=True)
+    with pytest.raises(ValueError):
+        for attempt in retrying:
+            with attempt:
+                raise ValueError("once")
+    assert seen == [7]
