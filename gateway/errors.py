@@ -16,7 +16,9 @@
         │   ├── UpstreamUnreachable   502  connection refused/reset before the request was sent
         │   ├── UpstreamTimeout       504  a step's timeout ran out
         │   ├── DeadlineExceeded      504  the webhook's overall deadline ran out
+        │   ├── ProviderUnavailable   503  the provider's circuit breaker is open; nothing sent
         │   └── UpstreamBadResponse   502  5xx, unparseable body, or an answer no rule explains
+        │       └── UpstreamConnectionLost  the connection broke after the request went out
         ├── InProgress            503  a duplicate of a request still running (idempotency)
         ├── StoreUnavailable      503  the idempotency store did not answer in time; nothing sent
         ├── MappingError              502  the mapping rendered something invalid (names file and step)
@@ -148,6 +150,20 @@ class DeadlineExceeded(UpstreamFailure):
 
 class UpstreamBadResponse(UpstreamFailure):
     error_code = "provider_bad_response"
+
+
+class UpstreamConnectionLost(UpstreamBadResponse):
+    """The connection broke after the request went out (reset, closed mid-answer): the provider
+    may have acted. Told apart from an unreadable answer because it says the provider may be
+    down (the circuit breaker counts it) and an idempotent step may be sent again."""
+
+
+class ProviderUnavailable(UpstreamFailure):
+    """The provider's circuit breaker is open: recent calls failed the way a provider that is
+    down fails, so this one was not sent (``request_accepted`` false unless an earlier step was)."""
+
+    status = 503
+    error_code = "provider_unavailable"
 
 
 class InProgress(WebhookError):

@@ -41,6 +41,26 @@ class BodyPlan:
 
 
 @dataclass(frozen=True)
+class RetryPlan:
+    """How a step is tried again (``runtime/retry.py`` decides *whether* a failure may be):
+    at most ``attempts`` tries in all, waiting a random time up to ``backoff * 2**(n-1)``
+    seconds (at most ``max_backoff``) before try n+1, always within the webhook's deadline."""
+
+    attempts: int
+    backoff: float
+    max_backoff: float
+
+
+@dataclass(frozen=True)
+class BreakerPlan:
+    """A provider's circuit breaker: open after ``failures`` consecutive calls that failed as a
+    provider that is down fails; let one trial call through ``cooldown`` seconds later."""
+
+    failures: int = 5
+    cooldown: float = 30.0
+
+
+@dataclass(frozen=True)
 class StepPlan:
     name: str
     where: Where
@@ -55,6 +75,10 @@ class StepPlan:
     success: Predicate | None
     errors: tuple[ErrorRulePlan, ...]
     extract: tuple[tuple[str, Predicate], ...]
+    # The step's own `retry`, else the mapping's; None: one try. `idempotent`: sending it twice
+    # cannot act twice, so a try that may have reached the provider may be repeated.
+    retry: RetryPlan | None = None
+    idempotent: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,7 @@ class ProviderPlan:
     inbound: InboundPlan | None
     deadline: float
     max_connections: int
+    breaker: BreakerPlan | None = None  # None: no circuit breaker (`gateway test`, `render`)
 
 
 @dataclass(frozen=True)

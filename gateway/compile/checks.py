@@ -65,6 +65,51 @@ def never_runs(ctx: FileContext, step: model.Step, path: KeyPath) -> None:
             ctx.report(path + ("if",), rules.MAPPING_STEP_NEVER_RUNS, f"step `{step.name}` never runs: its `if` is always false")
 
 
+# Operations whose calls change a card or move money: repeating one may do it twice.
+_READ_ONLY_OPERATIONS = frozenset({"balance"})
+# A request that carries one of these sends the provider a key of its own: a repeat of the same
+# rendered request (a retry resends the very bytes) is recognised by a provider that honours it.
+_KEY_NAMES = re.compile(r"\b(idempotence_key|idempotency_key|webhook_id)\b")
+
+
+def is_idempotent(step: model.Step, operation: str) -> bool:
+    """Whether sending the step twice is harmless: the mapping says so, else a GET (HTTP's safe
+    method) or any step of a read-only operation (balance) is, and nothing else."""
+    if step.idempotent is not None:
+        return step.idempotent
+    return step.request.method == "GET" or operation in _READ_ONLY_OPERATIONS
+
+
+def retry_settings(ctx: FileContext, step: model.Step, path: KeyPath, operation: str, has_retry: bool) -> None:
+    """`idempotent` that cannot matter or is probably untrue (``rules.MAPPING_RETRY``)."""
+    if step.idempotent is None:
+        return
+    if not has_retry:
+        ctx.report(path + ("idempotent",), rules.MAPPING_RETRY,
+                   f"`idempotent` of step `{step.name}` has no effect: it only decides which failures a retry "
+                   "may repeat, and the step is tried once (no `retry` of its own nor the mapping's, or `attempts: 1`)")
+        return
+    if (step.idempotent and operation not in _READ_ONLY_OPERATIONS and step.request.method != "GET"
+            and not _KEY_NAMES.search(_texts(step.request))):
+        ctx.report(path + ("idempotent",), rules.MAPPING_RETRY,
+                   f"step `{step.name}` is marked `idempotent` but sends no key the provider could recognise a "
+                   f"repeat by: a retry after a timeout could {operation} twice. Send the provider an idempotency "
+                   "key derived from NewStore's (`{{ idempotence_key | derive('...') }}`) or remove `idempotent: true`")
+
+
+def _texts(raw: Any) -> str:
+    """Every string of a request spec, keys included, as one text (to look for names in)."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, dict):
+        return " ".join(f"{k} {_texts(v)}" for k, v in raw.items())
+    if isinstance(raw, (list, tuple)):
+        return " ".join(_texts(v) for v in raw)
+    if hasattr(raw, "__struct_fields__"):
+        return " ".join(_texts(getattr(raw, f)) for f in raw.__struct_fields__)
+    return ""
+
+
 def unused_extracts(ctx: FileContext, spec: model.OperationSpec, path: KeyPath, used: set[tuple[str, str]]) -> None:
     for i, step in enumerate(spec.steps):
         for name in step.extract:

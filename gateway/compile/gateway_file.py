@@ -22,6 +22,7 @@ from ..diagnostics import Diagnostic, errors, suggest
 from ..language.templating import RenderError
 from ..language.urls import is_absolute_http
 from ..plan import (
+    BreakerPlan,
     CompanionPlan,
     GatewayPlan,
     IdempotencyPlan,
@@ -126,6 +127,7 @@ def _bind(ctx: FileContext, name: str, entry: model.ProviderEntry, mapping: Mapp
         inbound=inbound,
         deadline=entry.deadline or raw.deadline,
         max_connections=entry.max_connections,
+        breaker=BreakerPlan(entry.breaker.failures, entry.breaker.cooldown) if entry.breaker.enabled else None,
     )
 
 

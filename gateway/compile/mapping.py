@@ -39,7 +39,14 @@ from ..language.templating import (
     compile_string,
 )
 from ..language.urls import URL_ENV, UrlTemplate, compile_sources
-from ..plan import BodyPlan, ErrorRulePlan, MappingPlan, OperationPlan, StepPlan
+from ..plan import (
+    BodyPlan,
+    ErrorRulePlan,
+    MappingPlan,
+    OperationPlan,
+    RetryPlan,
+    StepPlan,
+)
 from . import checks
 from .references import Scope, fields, hints, reads
 
@@ -154,6 +161,7 @@ class _Compiler:
         mapping_scope = Scope(_ALL_NAMES, self.variables)
         headers = self.value(raw.headers, ("headers",), mapping_scope)
         checks.literal_secrets(self.ctx, raw.headers, ("headers",))
+        self.default_retry = self.retry(raw.retry, ("retry",))
         errors = self.rules(raw.errors, ("errors",), mapping_scope)
         checks.mapping_rules_shadowed(self.ctx, raw.errors)
         operations: dict[str, OperationPlan] = {}
@@ -217,7 +225,7 @@ class _Compiler:
                 self.ctx.report(step_path + ("name",), rules.MAPPING_STEP, f"step name `{step.name}` is used twice in `{name}`")
             later = frozenset(s.name for s in spec.steps[i:])
             scope = Scope(_names(name), self.variables, name, dict(visible), later, used)
-            compiled = self.step(step, step_path, scope)
+            compiled = self.step(step, step_path, scope, name)
             if compiled is not None:
                 steps.append(compiled)
             visible[step.name] = tuple(step.extract)
@@ -274,7 +282,7 @@ class _Compiler:
                     break  # a template produces this part; checked when it renders
         _check_fields(self.ctx, OPERATIONS[op].response_type, raw, path, op)
 
-    def step(self, step: model.Step, path: KeyPath, scope: Scope) -> StepPlan | None:
+    def step(self, step: model.Step, path: KeyPath, scope: Scope, operation: str) -> StepPlan | None:
         req = step.request
         rpath = path + ("request",)
         if (req.path is None) == (req.url is None):
@@ -306,6 +314,8 @@ class _Compiler:
         elif step.if_ is not None:
             condition = self.value("{{ " + step.if_ + " }}", path + ("if",), scope)
         checks.never_runs(self.ctx, step, path)
+        retry = self.retry(step.retry, path + ("retry",)) if step.retry is not None else self.default_retry
+        checks.retry_settings(self.ctx, step, path, operation, retry is not None)
         return StepPlan(
             name=step.name,
             where=self.where(path),
@@ -320,7 +330,19 @@ class _Compiler:
             success=self.jmes(step.success, path + ("success",)) if step.success else None,
             errors=self.rules(step.errors, path + ("errors",), scope.with_response()),
             extract=tuple((k, self.jmes(v, path + ("extract", k))) for k, v in step.extract.items()),
+            retry=retry,
+            idempotent=checks.is_idempotent(step, operation),
         )
+
+    def retry(self, raw: model.Retry | None, path: KeyPath) -> RetryPlan | None:
+        """A retry policy; None (one try) when there is none or it allows one try only."""
+        if raw is None:
+            return None
+        if raw.max_backoff < raw.backoff:
+            self.ctx.report(path + ("max_backoff",), rules.CONFIG_WRONG_TYPE,
+                            f"`max_backoff` ({raw.max_backoff:g}s) is shorter than `backoff` ({raw.backoff:g}s), "
+                            "the longest wait shorter than the first; raise it or lower `backoff`")
+        return RetryPlan(raw.attempts, raw.backoff, raw.max_backoff) if raw.attempts > 1 else None
 
     def body(self, req: model.RequestSpec, kind: str, path: KeyPath, scope: Scope) -> BodyPlan:
         if kind == "none":

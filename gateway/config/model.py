@@ -66,7 +66,28 @@ class RequestSpec(Base):
     timeout: Seconds | None = None
 
 
+class Retry(Base):
+    """How a failed provider call is tried again: at most ``attempts`` tries in all, waiting a
+    random time between 0 and ``backoff * 2**(n-1)`` seconds (capped at ``max_backoff``) before
+    try n+1 (exponential backoff with full jitter), never past the webhook's deadline.
+
+    What may be repeated is not set here: a call that certainly sent nothing (connection
+    refused) is repeated for any step; a timeout, a broken connection, a 5xx, a 429 or a
+    ``retry: true`` error rule only for a step that is ``idempotent``. An error rule's
+    definitive answer is never repeated. ``attempts: 1`` turns retries off for a step.
+    """
+
+    attempts: Annotated[int, msgspec.Meta(ge=1, le=10, description="tries in all, the first included")] = 3
+    backoff: Annotated[float, msgspec.Meta(ge=0, le=60, description="seconds: the first wait is up to this")] = 0.1
+    max_backoff: Annotated[float, msgspec.Meta(ge=0, le=300, description="seconds: no wait is longer")] = 2.0
+
+
 class Step(Base):
+    """One provider call. ``retry`` (else the mapping's) says how it is tried again;
+    ``idempotent`` says whether sending it twice is harmless (default: true for a ``GET`` and
+    for every step of ``balance``, false otherwise), which lets a retry repeat a call that may
+    have reached the provider (a timeout, a 5xx)."""
+
     name: Name
     request: RequestSpec
     if_: str | bool | None = msgspec.field(default=None, name="if")
@@ -74,6 +95,8 @@ class Step(Base):
     success: str | None = None
     errors: list[ErrorRule] = []
     extract: dict[Name, str] = {}
+    retry: Retry | None = None
+    idempotent: bool | None = None
 
 
 class OperationSpec(Base):
@@ -97,6 +120,8 @@ class MappingFile(Base):
     auth: UpstreamAuth = NoAuth()
     errors: list[ErrorRule] = []
     operations: dict[str, OperationSpec] = {}
+    # The retry policy of every step that has no `retry` of its own; none: one try.
+    retry: Retry | None = None
 
 
 # --- gateway.yaml --------------------------------------------------------------------------
@@ -114,6 +139,18 @@ class InboundKey(Base):
     scheme: str | None = "Bearer"
 
 
+class Breaker(Base):
+    """A provider's circuit breaker (per gateway process): after ``failures`` consecutive calls
+    that failed as a provider that is down fails (could not connect, timed out, connection
+    broken, HTTP 5xx), calls are not sent for ``cooldown`` seconds: webhooks get 503
+    ``provider_unavailable`` at once. Then one trial call goes through; its success closes the
+    breaker, its failure opens it again. Answers below 500 (rejections included) count as success."""
+
+    enabled: bool = True
+    failures: Annotated[int, msgspec.Meta(ge=1, le=1000, description="consecutive failures that open the breaker")] = 5
+    cooldown: Annotated[float, msgspec.Meta(gt=0, le=3600, description="seconds open before a trial call")] = 30.0
+
+
 class ProviderEntry(Base):
     mapping: str
     inbound: InboundKey | Literal["none"]
@@ -121,6 +158,7 @@ class ProviderEntry(Base):
     secrets: dict[str, SecretRef] = {}
     deadline: Seconds | None = None
     max_connections: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 100
+    breaker: Breaker = Breaker()
 
 
 class Companion(Base):

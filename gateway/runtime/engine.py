@@ -25,6 +25,7 @@ from ..errors import (
     MappingError,
     ProviderRejected,
     ProviderThrottled,
+    ProviderUnavailable,
     RequestRejected,
     UpstreamBadResponse,
     UpstreamFailure,
@@ -35,6 +36,7 @@ from ..language.templating import RenderError
 from ..language.urls import NullInUrl, UrlRefused, is_absolute_http
 from ..observe import context as request_scope
 from ..plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
+from . import retry
 from .trace import (
     Answered,
     Event,
@@ -55,6 +57,7 @@ class RunState:
     sent: bool = False
     step: str | None = None
     calls: int = 0
+    deadline: float | None = None  # the webhook's, in event loop time: bounds each try and retry
     # When a list, every step appends what it did (gateway render --send, gateway test).
     trace: list[Event] | None = None
 
@@ -122,16 +125,23 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
 
     sent_before = state.sent
     state.sent = True  # from here on the provider may have seen something
-    state.calls += 1
-    timeout = step.timeout or provider.mapping.timeout
+
+    async def send(timeout: float) -> UpstreamResponse:
+        state.calls += 1
+        try:
+            return await upstream.send(request, timeout=timeout, step=step.name)
+        except ProviderUnavailable:
+            state.calls -= 1  # the circuit breaker is open: nothing was sent
+            raise
+
     try:
-        response = await upstream.send(request, timeout=timeout, step=step.name)
+        return await retry.call(step, step.timeout or provider.mapping.timeout, state.deadline, send,
+                                lambda response: _interpret(provider, op, step, ctx, response, state), state.note)
     except UpstreamFailure as exc:
         if not exc.request_accepted:  # certainly not sent: only earlier steps count
             state.sent = sent_before
             exc.request_accepted = sent_before
         raise
-    return _interpret(provider, op, step, ctx, response, state)
 
 
 def context(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, steps: dict[str, Any], *,

@@ -10,14 +10,21 @@ from typing import AsyncIterator
 
 from ..plan import GatewayPlan
 from .idempotency import Idempotency, start_idempotency
+from .upstream.breaker import Breaker, GuardedUpstream
 from .upstream.client import TransportFactory, Upstream
 
 
 @dataclass
 class Runtime:
     plan: GatewayPlan
-    upstreams: dict[str, Upstream] = field(default_factory=dict)
+    # A provider with a circuit breaker (the default) is reached through it.
+    upstreams: dict[str, Upstream | GuardedUpstream] = field(default_factory=dict)
     idempotency: Idempotency | None = None
+
+    def breakers(self) -> dict[str, Breaker]:
+        """Each provider's circuit breaker, by route name (for /readyz and metrics):
+        ``breaker.state`` is ``closed``, ``open`` or ``half_open``."""
+        return {name: u.breaker for name, u in self.upstreams.items() if isinstance(u, GuardedUpstream)}
 
 
 @asynccontextmanager
@@ -28,7 +35,9 @@ async def running(plan: GatewayPlan, transport_factory: TransportFactory | None 
     transport; by default each provider gets httpx's."""
     rt = Runtime(plan)
     for name, provider in plan.providers.items():
-        rt.upstreams[name] = Upstream(provider, transport_factory(provider) if transport_factory else None)
+        upstream = Upstream(provider, transport_factory(provider) if transport_factory else None)
+        rt.upstreams[name] = (GuardedUpstream(upstream, Breaker(name, provider.breaker))
+                              if provider.breaker is not None else upstream)
     purge: asyncio.Task[None] | None = None
     try:
         if plan.idempotency is not None:

@@ -54,4 +54,16 @@ class Extracted:
     values: Mapping[str, Any]
 
 
-Event = Skipped | Sent | Answered | RuleMatched | Extracted
+@dataclass(frozen=True)
+class Attempted:
+    """A try of a step with a retry policy failed: whether and when it is tried again."""
+
+    step: str
+    attempt: int  # 1-based
+    attempts: int  # the policy's tries in all
+    error_code: str  # how this try failed
+    retry_in: float | None  # seconds until the next try; None: not tried again
+    why: str  # why it is, or is not, tried again
+
+
+Event = Skipped | Sent | Answered | RuleMatched | Extracted | Attempted

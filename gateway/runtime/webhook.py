@@ -110,6 +110,7 @@ async def execute(provider: ProviderPlan, upstream: Upstream, op: OperationPlan,
         the_contract.before_run(contracts.OPERATIONS[op.name], decoded, path)
         try:
             loop_deadline = asyncio.get_running_loop().time() + (deadline_at - time.monotonic())
+            state.deadline = loop_deadline
             async with asyncio.timeout_at(loop_deadline):
                 result = await run_operation(provider, upstream, op, decoded, state, path=path)
         except TimeoutError:

@@ -24,6 +24,7 @@ from ..redact import Redactor, to_json
 from ..runtime.engine import RunState, dry_run
 from ..runtime.trace import (
     Answered,
+    Attempted,
     Extracted,
     OutboundRequest,
     RuleMatched,
@@ -97,6 +98,9 @@ async def _send(provider: Any, op: Any, request: Any, redactor: Redactor, auth: 
                 out.write(f"  {_json(redactor, body)}\n")
             case RuleMatched(_, where, error_code):
                 out.write(f"  error rule {where} matched -> {error_code}\n")
+            case Attempted(_, attempt, attempts, error_code, retry_in, why):
+                then = f"tried again in {retry_in:g}s" if retry_in is not None else "not tried again"
+                out.write(f"  try {attempt} of {attempts} failed: {error_code} ({redactor.text(why)}); {then}\n")
             case Extracted(_, values):
                 shown = ", ".join(f"{k}={_json(redactor, v, k)}" for k, v in values.items())
                 out.write(f"  extracted: {shown or '(nothing)'}\n")

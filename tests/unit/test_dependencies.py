@@ -235,3 +235,22 @@ def test_jmespath_syntax_error_position():
     with pytest.raises(jmespath.exceptions.ParseError) as info:
         jmespath.compile("a.[")
     assert isinstance(info.value.lex_position, int) and info.value.lex_position == 3
+
+
+def test_tenacity_stop_sees_the_coming_wait():
+    """tenacity: a stop condition sees the wait that would come next (``upcoming_sleep``), which
+    keeps a retry from sleeping past the webhook's deadline (runtime/retry.py)."""
+    import tenacity
+
+    seen: list[float] = []
+
+    def stop(retry_state: tenacity.RetryCallState) -> bool:
+        seen.append(retry_state.upcoming_sleep)
+        return True
+
+    retrying = tenacity.Retrying(stop=stop, wait=tenacity.wait_fixed(7), reraise=True)
+    with pytest.raises(ValueError):
+        for attempt in retrying:
+            with attempt:
+                raise ValueError("once")
+    assert seen == [7]

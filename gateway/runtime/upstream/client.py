@@ -16,6 +16,7 @@ import httpx
 from ...auth import AuthError
 from ...errors import (
     UpstreamBadResponse,
+    UpstreamConnectionLost,
     UpstreamFailure,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -148,7 +149,7 @@ class Upstream:
         except httpx.TimeoutException as exc:
             raise _failure(UpstreamTimeout, step, f"the provider did not answer within {timeout:g}s", maybe_sent=True) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ProxyError) as exc:
-            raise _failure(UpstreamBadResponse, step, f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True) from exc
+            raise _failure(UpstreamConnectionLost, step, f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True) from exc
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL, UnicodeEncodeError) as exc:
             # Raised before anything is written to the socket. The message may quote a header
             # value (a secret, a key), so it is not repeated.
