@@ -33,6 +33,7 @@ from ..errors import (
 from ..language import expressions
 from ..language.templating import RenderError
 from ..language.urls import NullInUrl, UrlRefused, is_absolute_http
+from ..observe import metrics
 from ..plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
 from .trace import (
     Answered,
@@ -124,7 +125,9 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
     state.calls += 1
     timeout = step.timeout or provider.mapping.timeout
     try:
-        response = await upstream.send(request, timeout=timeout, step=step.name)
+        with metrics.upstream_call(provider.name, op.name, step.name) as call:
+            response = await upstream.send(request, timeout=timeout, step=step.name)
+            call.status = response.status
     except UpstreamFailure as exc:
         if not exc.request_accepted:  # certainly not sent: only earlier steps count
             state.sent = sent_before

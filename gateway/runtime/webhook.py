@@ -18,6 +18,7 @@ import msgspec
 
 from .. import contracts, logs
 from ..errors import DeadlineExceeded, RequestRejected, WebhookError
+from ..observe import metrics
 from ..plan import GatewayPlan, OperationPlan, ProviderPlan
 from . import admission as inbound
 from .engine import RunState, run_operation
@@ -66,8 +67,11 @@ async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader,
             answer = await run()
     except WebhookError as exc:
         answer = _error_answer(exc, log, the_contract, retry_safe)
-    log.update(status=answer.status, calls=state.calls, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    seconds = time.perf_counter() - started
+    log.update(status=answer.status, calls=state.calls, duration_ms=round(seconds * 1000, 1))
     logs.webhook(**log)
+    metrics.webhook_done(metrics.label(provider_name, rt.plan.providers), metrics.label(operation, the_contract.operations),
+                         log.get("outcome", "unknown"), answer.status, seconds, log.get("error_code"))
     return answer.status, answer.body
 
 
