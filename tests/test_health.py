@@ -6,15 +6,11 @@ import signal
 import socket
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.compile.gateway_file import RESERVED_ROUTE_NAMES, load
-from gateway.http.app import create_app
 from gateway.observe import metrics
-from gateway.tools.scaffold import ScaffoldError, new
 from tests.conftest import sandbox_provider, write_config
 from tests.operations import Served, free_port
 from tests.stores import POSTGRES_URL, REDIS_URL, TEST_KEY, require
@@ -147,35 +143,3 @@ def test_sigterm_drains_readyz_first_then_stops(sandbox, tmp_path):
         gw.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(gw.url + "/livez")
-
-
-# --- names the gateway keeps ----------------------------------------------------------------
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize("name", sorted(RESERVED_ROUTE_NAMES))
-def test_a_provider_cannot_take_a_reserved_name(name, tmp_path):
-    config = write_config(tmp_path, {name: {"mapping": str(Path("mappings/sandbox.yaml").resolve()),
-                                            "inbound": "none"}})
-    plan, diagnostics = load(config, require_secrets=False)
-    assert plan is None
-    [diagnostic] = [d for d in diagnostics if d.severity == "error"]
-    assert diagnostic.code == "GW043"
-    assert f"provider name `{name}` is reserved: the gateway serves /{name} itself" in diagnostic.message
-    with pytest.raises(ScaffoldError, match="serves /"):
-        new(name, tmp_path / "mappings")
-
-
-@pytest.mark.unit
-def test_every_own_endpoint_is_a_reserved_name(tmp_path):
-    """A route the gateway adds later cannot silently shadow a provider: its name must be reserved."""
-    config = write_config(tmp_path, {"sandbox": {"mapping": str(Path("mappings/sandbox.yaml").resolve()),
-                                                 "vars": {"base_url": "http://127.0.0.1:9"},
-                                                 "secrets": {"api_key": {"env": "UNSET_FOR_THIS_TEST"}},
-                                                 "inbound": "none"}})
-    plan, diagnostics = load(config, require_secrets=False)
-    assert plan is not None, diagnostics
-    app = create_app(plan)
-    firsts = {route.path.split("/")[1] for route in app.routes}
-    own = {segment for segment in firsts if not segment.startswith("{")}
-    assert own and own <= RESERVED_ROUTE_NAMES, own - RESERVED_ROUTE_NAMES

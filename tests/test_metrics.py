@@ -8,7 +8,6 @@ import os
 import re
 
 import httpx
-import pytest
 from prometheus_client import REGISTRY
 
 from gateway.observe import metrics
@@ -136,14 +135,3 @@ def test_replays_and_waits_are_counted(sandbox, tmp_path):
     assert value(text, "gateway_idempotency_waits_total", store="sqlite") == 2
     assert value(text, "gateway_webhooks_total", provider="sandbox", operation="issue", outcome="replayed",
                  status="200") == 2
-
-
-@pytest.mark.unit
-def test_breaker_state_gauge():
-    metrics.set_breaker_state("sandbox", "open")
-    assert REGISTRY.get_sample_value("gateway_upstream_breaker_state", {"provider": "sandbox"}) == 2
-    metrics.set_breaker_state("sandbox", "half_open")
-    assert REGISTRY.get_sample_value("gateway_upstream_breaker_state", {"provider": "sandbox"}) == 1
-    assert metrics.breaker_states() == {"sandbox": "half_open"}
-    metrics.set_breaker_state("sandbox", "closed")
-    assert REGISTRY.get_sample_value("gateway_upstream_breaker_state", {"provider": "sandbox"}) == 0
