@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
                             "or the request starts, else the connection is closed (default: %(default)g)")
     serve.add_argument("--keep-alive-timeout", type=_seconds, default=5.0, metavar="SECONDS",
                        help="an idle keep-alive connection is closed after this (default: %(default)g)")
+    serve.add_argument("--drain-delay", type=_drain_seconds, default=0.0, metavar="SECONDS",
+                       help="after SIGTERM, answer /readyz 503 and keep serving this long before shutting down, "
+                            "so a load balancer stops sending first (default: %(default)g)")
+    serve.add_argument("--no-metrics", action="store_true", help="record no metrics and serve no /metrics")
     serve.add_argument("--limit-concurrency", type=_positive, default=None, metavar="N",
                        help="per worker: past N open connections or requests, answer 503 (default: no limit)")
     lint = sub.add_parser("lint", help="check gateway.yaml and mappings; exit 1 on errors")
@@ -141,8 +145,9 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .http.companions import CompanionFailed, Companions
-    from .http.serve import FRONT_ENVIRONMENT, HttpFront
+    from .http.serve import APP_ENVIRONMENT, FRONT_ENVIRONMENT, HttpFront
     from .observe import logformat, tracing
+    from .observe.multiproc import metrics_directory
 
     logformat.configure(args.log_level.upper(), args.log_format)
     # What `serve` says goes through the log format too (each diagnostic's text as `lint` prints it).
@@ -162,13 +167,16 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["GATEWAY_LOG_FORMAT"] = args.log_format
     os.environ[FRONT_ENVIRONMENT["body_timeout"]] = repr(args.body_timeout)
     os.environ[FRONT_ENVIRONMENT["header_timeout"]] = repr(args.header_timeout)
+    os.environ[APP_ENVIRONMENT["drain_delay"]] = repr(args.drain_delay)
+    os.environ[APP_ENVIRONMENT["metrics"]] = "off" if args.no_metrics else "on"
     # SIGTERM (and SIGINT) become an exception, so the `with` below always stops the companions.
     # uvicorn installs its own handlers while it serves, shuts down gracefully on the first
     # signal, then restores these and raises the signal again: it lands here, after the shutdown.
     # (Left at SIG_DFL, that re-raised SIGTERM killed the process before `__exit__` could run.)
     previous = {sig: signal.signal(sig, _stop_by_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with Companions(() if args.no_companions else plan.companions):
+        with Companions(() if args.no_companions else plan.companions), \
+                metrics_directory(args.workers > 1 and not args.no_metrics):
             uvicorn.run(
                 "gateway.http.serve:app_from_environment",
                 factory=True,
@@ -203,6 +211,10 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1: {text!r}")
     return int(text)
+
+
+def _drain_seconds(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _seconds(text)
 
 
 def _seconds(text: str) -> float:

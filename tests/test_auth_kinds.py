@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
+from prometheus_client import REGISTRY
 
 from .conftest import client_for, write_config
 
@@ -124,11 +125,16 @@ def test_oauth2_token_is_fetched_once_and_reused(oauth, provider):
 
 
 def test_oauth2_token_is_refreshed_once_on_401(oauth, provider):
+    def counted() -> float:  # gateway_oauth_token_fetches_total{provider="p"}, in this process
+        return REGISTRY.get_sample_value("gateway_oauth_token_fetches_total", {"provider": "p"}) or 0.0
+
+    before = counted()
     assert oauth.post("/p/gift_card/balance", json=BALANCE).status_code == 200
     provider.token = "revoked-by-the-provider"
     response = oauth.post("/p/gift_card/balance", json=BALANCE)
     assert response.status_code == 200, response.text
     assert provider.fetches == 2
+    assert counted() - before == 2  # the metric counts what the token endpoint saw
 
 
 def test_concurrent_requests_share_one_token_fetch(provider, tmp_path, monkeypatch):

@@ -111,6 +111,10 @@ class Authenticator:
 
     refreshable = False
 
+    def fetched(self) -> None:
+        """Called after a new credential (a token) was fetched; the client sets it to count them."""
+        return None
+
     async def apply(self, request: httpx.Request, client: httpx.AsyncClient) -> None:
         return None
 

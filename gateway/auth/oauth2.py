@@ -128,6 +128,7 @@ class OAuth2Authenticator(Authenticator):
                 return self._token
             self._token, lifetime = await self._fetch(client)
             self.fetches += 1
+            self.fetched()
             self._expires_at = time.monotonic() + max(lifetime - self.spec.refresh_before, 0)
             return self._token
 

@@ -37,6 +37,11 @@ from .mapping import compile_mapping
 _ROUTE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
+# First path segments the gateway serves itself (gateway.http: health, openapi): a provider by
+# one of these names would be shadowed by, or shadow, an operator endpoint.
+RESERVED_ROUTE_NAMES = frozenset({"health", "livez", "readyz", "metrics", "schema"})
+
+
 def is_route_name(name: str) -> bool:
     """A provider name that can be the first segment of NewStore's URL (``gateway new`` asks too)."""
     return _ROUTE_NAME.fullmatch(name) is not None
@@ -64,6 +69,11 @@ def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
         if not is_route_name(name):
             ctx.report(ppath, rules.PROVIDER_NAME, at_key=True, message=f"provider name `{name}` must be lowercase letters, digits, `-` or `_` "
                                        "(it is the first segment of NewStore's URL)")
+            continue
+        if name in RESERVED_ROUTE_NAMES:
+            ctx.report(ppath, rules.PROVIDER_NAME, at_key=True,
+                       message=f"provider name `{name}` is reserved: the gateway serves /{name} itself; pick another "
+                               f"name (reserved: {', '.join(sorted(RESERVED_ROUTE_NAMES))})")
             continue
         mapping_path = (ctx.base_dir / entry.mapping).resolve()
         if mapping_path not in mappings:

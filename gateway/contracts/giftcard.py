@@ -30,6 +30,10 @@ Currency = Annotated[
         description="ISO 4217 alpha-3 currency code",
     ),
 ]
+# Money fields are `Any` to msgspec (each type's __post_init__ turns them into an exact Decimal);
+# these say what they are in the JSON Schema, which `/schema` publishes.
+Money = Annotated[Any, msgspec.Meta(extra_json_schema={"type": "number", "minimum": 0})]
+SignedMoney = Annotated[Any, msgspec.Meta(extra_json_schema={"type": "number"})]
 
 
 class Base(msgspec.Struct, omit_defaults=True, kw_only=True):
@@ -43,7 +47,7 @@ class Amount(Base):
     value has no more decimal places than that currency has (10.005 USD is refused, not rounded).
     """
 
-    value: Any
+    value: Money
     currency: Currency
 
     def __post_init__(self) -> None:
@@ -102,7 +106,7 @@ class DeactivateRequest(Base):
 
 
 class BalanceResponse(Base):
-    value: Any
+    value: Money
     currency: Currency
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from ..language import money
-from .giftcard import Base, Currency, NonEmpty, _non_negative_number
+from .giftcard import Base, Currency, Money, NonEmpty, SignedMoney, _non_negative_number
 
 ERROR_CODES = ("internal_error", "retry_error", "instrument_error", "fraud_error", "rate_limit", "failed_command",
                "psp_api_error")
@@ -43,7 +43,7 @@ def _checked_amount(value: Any, currency: str, field: str) -> Decimal:
 class AmountArguments(Base):
     """Capture and refund: an amount > 0 with no more decimals than its currency has."""
 
-    amount: Any
+    amount: Money
     currency: Currency
 
     def __post_init__(self) -> None:
@@ -60,7 +60,7 @@ class CreateArguments(AmountArguments):
 class RevokeArguments(Base):
     """A revoke's arguments are optional: "the amount and currency are those of the instrument"."""
 
-    amount: Any = None
+    amount: Money = None
     currency: str | None = None
 
     def __post_init__(self) -> None:
@@ -72,8 +72,8 @@ class Transaction(Base):
     transaction_id: NonEmpty
     instrument_id: NonEmpty
     currency: Currency
-    capture_amount: Any = Decimal(0)
-    refund_amount: Any = Decimal(0)
+    capture_amount: SignedMoney = Decimal(0)
+    refund_amount: SignedMoney = Decimal(0)
     reason: Reason | None = None
     metadata: dict[str, Any] | None = None
     payment_method: str | None = None

@@ -26,32 +26,40 @@ from ..errors import (
     RouteNotFound,
     WebhookError,
 )
-from ..observe import requestid
+from ..observe import metrics, requestid
 from ..plan import GatewayPlan
 from ..runtime.lifecycle import Runtime, running
 from ..runtime.upstream.client import TransportFactory
 from ..runtime.webhook import BodyReader, handle
+from . import health, openapi
 
 _JSON = "application/json"
 DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive (`gateway serve --body-timeout`)
 
 
 def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None = None,
-               body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Litestar:
+               body_timeout: float = DEFAULT_BODY_TIMEOUT, drain_delay: float = 0.0) -> Litestar:
     """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests.
 
     ``body_timeout`` bounds reading a webhook's body (``_body_reader``): a body that has not arrived by then is answered 408 and the connection closed.
+    ``drain_delay``: seconds a worker keeps serving after SIGTERM, with ``/readyz`` at 503 (``health``).
     """
     rt = Runtime(plan)  # filled when the app starts
+    readiness = health.Readiness()
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         async with running(plan, transport_factory) as live:
             rt.upstreams, rt.idempotency = live.upstreams, live.idempotency
+            readiness.started = True
+            unwatch = health.watch_sigterm(readiness, drain_delay)
             try:
                 yield
             finally:
+                readiness.draining = True
+                unwatch()
                 rt.upstreams, rt.idempotency = {}, None
+                metrics.worker_stopped()
 
     def route(contract_name: str, template: str, fixed: str | None) -> Any:
         @post("/{provider:str}" + template, status_code=200, name=f"{contract_name}:{fixed or 'operation'}")
@@ -70,12 +78,12 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
     webhooks = [route(c.name, template, fixed) for c in contracts.CONTRACTS.values() for template, fixed in c.routes]
 
     @get("/health")
-    async def health() -> Response[bytes]:
+    async def health_() -> Response[bytes]:
         body = {"status": "ok", "providers": sorted(plan.providers)}
         return Response(msgspec.json.encode(body), media_type=_JSON)
 
     app = Litestar(
-        route_handlers=[*webhooks, health],
+        route_handlers=[*webhooks, health_, *health.routes(rt, readiness), *openapi.routes(plan)],
         lifespan=[lifespan],
         exception_handlers={Exception: _unhandled},
         request_max_body_size=plan.max_body_bytes,

@@ -34,11 +34,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .. import logs
 from ..compile.gateway_file import load
 from ..errors import ConfigError
-from ..observe import logformat, tracing
+from ..observe import logformat, metrics, tracing
 from ..observe.context import new_id
 from .app import DEFAULT_BODY_TIMEOUT, create_app
 
 FRONT_ENVIRONMENT = {"body_timeout": "GATEWAY_BODY_TIMEOUT", "header_timeout": "GATEWAY_HEADER_TIMEOUT"}
+# `gateway serve --drain-delay` and `--no-metrics`, passed to every worker the same way.
+APP_ENVIRONMENT = {"drain_delay": "GATEWAY_DRAIN_DELAY", "metrics": "GATEWAY_METRICS"}
 DEFAULT_HEADER_TIMEOUT = 10.0
 MAX_HEADER_BYTES = 65536  # request line and headers of one request
 _BODY_GRACE = 1.0  # the app answers a slow body with 408 first; the front closes a second later
@@ -50,7 +52,9 @@ def app_from_environment() -> Litestar:
     plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
     if plan is None:
         raise ConfigError([d for d in diagnostics if d.severity == "error"])
-    return create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT))
+    metrics.configure(os.environ.get(APP_ENVIRONMENT["metrics"], "on") != "off")
+    return create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT),
+                      drain_delay=float(os.environ.get(APP_ENVIRONMENT["drain_delay"]) or 0))
 
 
 @functools.cache

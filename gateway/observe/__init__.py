@@ -1,4 +1,6 @@
-"""What the gateway tells operators about itself: log lines (logformat), the request a line
-belongs to (context), request ids (requestid) and OpenTelemetry traces (tracing).
+"""What the gateway tells operators about itself: metrics (``metrics``, ``multiproc``), log lines
+(``logformat``), the request a line belongs to (``context``), request ids (``requestid``) and
+OpenTelemetry traces (``tracing``).
 
-Imported by ``runtime`` and ``http``; imports neither."""
+A leaf package: ``runtime`` and ``http`` call its small functions; it imports neither.
+"""

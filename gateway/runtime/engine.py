@@ -35,6 +35,7 @@ from ..language import expressions
 from ..language.templating import RenderError
 from ..language.urls import NullInUrl, UrlRefused, is_absolute_http
 from ..observe import context as request_scope
+from ..observe import metrics
 from ..plan import ErrorRulePlan, OperationPlan, ProviderPlan, StepPlan
 from . import retry
 from .trace import (
@@ -129,7 +130,10 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
     async def send(timeout: float) -> UpstreamResponse:
         state.calls += 1
         try:
-            return await upstream.send(request, timeout=timeout, step=step.name)
+            with metrics.upstream_call(provider.name, op.name, step.name) as call:
+                response = await upstream.send(request, timeout=timeout, step=step.name)
+                call.status = response.status
+                return response
         except ProviderUnavailable:
             state.calls -= 1  # the circuit breaker is open: nothing was sent
             raise

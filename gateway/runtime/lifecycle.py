@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+from ..observe import metrics
 from ..plan import GatewayPlan
 from .idempotency import Idempotency, start_idempotency
 from .upstream.breaker import Breaker, GuardedUpstream
@@ -36,8 +37,13 @@ async def running(plan: GatewayPlan, transport_factory: TransportFactory | None 
     rt = Runtime(plan)
     for name, provider in plan.providers.items():
         upstream = Upstream(provider, transport_factory(provider) if transport_factory else None)
-        rt.upstreams[name] = (GuardedUpstream(upstream, Breaker(name, provider.breaker))
-                              if provider.breaker is not None else upstream)
+        if provider.breaker is None:
+            rt.upstreams[name] = upstream
+            continue
+        breaker = Breaker(name, provider.breaker)
+        breaker.subscribe(metrics.set_breaker_state)  # the gauge, and /readyz's details
+        metrics.set_breaker_state(name, breaker.state)
+        rt.upstreams[name] = GuardedUpstream(upstream, breaker)
     purge: asyncio.Task[None] | None = None
     try:
         if plan.idempotency is not None:

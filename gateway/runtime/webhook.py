@@ -17,8 +17,13 @@ from typing import Any, Awaitable, Callable, Mapping
 import msgspec
 
 from .. import contracts, logs
-from ..errors import DeadlineExceeded, RequestRejected, WebhookError
-from ..observe import context
+from ..errors import (
+    DeadlineExceeded,
+    ProviderUnavailable,
+    RequestRejected,
+    WebhookError,
+)
+from ..observe import context, metrics
 from ..plan import GatewayPlan, OperationPlan, ProviderPlan
 from . import admission as inbound
 from .engine import RunState, run_operation
@@ -70,8 +75,11 @@ async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader,
             answer = await run()
     except WebhookError as exc:
         answer = _error_answer(exc, log, the_contract, retry_safe)
-    log.update(status=answer.status, calls=state.calls, duration_ms=round((time.perf_counter() - started) * 1000, 1))
+    seconds = time.perf_counter() - started
+    log.update(status=answer.status, calls=state.calls, duration_ms=round(seconds * 1000, 1))
     logs.webhook(**log)
+    metrics.webhook_done(metrics.label(provider_name, rt.plan.providers), metrics.label(operation, the_contract.operations),
+                         log.get("outcome", "unknown"), answer.status, seconds, log.get("error_code"))
     return answer.status, answer.body
 
 
@@ -164,6 +172,8 @@ def _outcome(exc: WebhookError) -> str:
         return "provider_rejected"
     if exc.error_code == "mapping_error":
         return "mapping_error"
+    if isinstance(exc, ProviderUnavailable):
+        return "breaker_open"  # nothing was sent: the provider's circuit breaker is open
     if exc.status >= 500:
         return "unknown"
     return "rejected"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import contracts
-from ..compile.gateway_file import is_route_name
+from ..compile.gateway_file import RESERVED_ROUTE_NAMES, is_route_name
 
 MAPPING = """\
 # yaml-language-server: $schema={schema}
@@ -91,6 +91,8 @@ class ScaffoldError(Exception):
 def new(name: str, folder: Path, schema: str = "../docs/schema/mapping.schema.json") -> list[Path]:
     if not is_route_name(name):
         raise ScaffoldError(f"`{name}` cannot be a provider name: use lowercase letters, digits, `-` and `_`")
+    if name in RESERVED_ROUTE_NAMES:
+        raise ScaffoldError(f"`{name}` cannot be a provider name: the gateway serves /{name} itself")
     mapping = folder / f"{name}.yaml"
     tests = folder / f"{name}.test.yaml"
     for path in (mapping, tests):

@@ -8,10 +8,11 @@ import asyncio
 import logging
 from pathlib import Path
 
+from ...observe import metrics
 from ...plan import IdempotencyPlan
 from .crypto import Sealer, decode_key, load_or_create_key_file
 from .guard import Answer, Idempotency
-from .registry import open_store
+from .registry import kind_of, open_store
 from .store import Record, Store, StoreError
 
 
@@ -26,11 +27,12 @@ async def start_idempotency(plan: IdempotencyPlan) -> tuple[Idempotency, asyncio
     else:
         assert plan.key_file is not None
         keys = [("local", load_or_create_key_file(Path(plan.key_file)))]
-    guard = Idempotency(store, Sealer(keys), lease=plan.lease, retention=plan.retention)
-    return guard, asyncio.create_task(_purge_forever(store, min(plan.retention / 10, 600.0)))
+    kind = kind_of(plan.store_url).name
+    guard = Idempotency(store, Sealer(keys), lease=plan.lease, retention=plan.retention, kind=kind)
+    return guard, asyncio.create_task(_purge_forever(store, min(plan.retention / 10, 600.0), kind))
 
 
-async def _purge_forever(store: Store, interval: float) -> None:
+async def _purge_forever(store: Store, interval: float, kind: str) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
@@ -38,6 +40,7 @@ async def _purge_forever(store: Store, interval: float) -> None:
             if removed:
                 logging.getLogger("gateway.runtime.idempotency").info("purged %d expired records", removed)
         except StoreError as exc:
+            metrics.store_error(kind, "purge")
             logging.getLogger("gateway.runtime.idempotency").error("purge failed: %s", exc)
 
 

@@ -29,6 +29,7 @@ from typing import Awaitable, Callable
 
 from ... import logs
 from ...errors import InProgress, StoreUnavailable
+from ...observe import metrics
 from .crypto import Sealer, SealError
 from .store import ClaimKind, Record, Store, StoreError
 
@@ -47,8 +48,9 @@ class Answer:
 
 
 class Idempotency:
-    def __init__(self, store: Store, sealer: Sealer, *, lease: float, retention: float) -> None:
+    def __init__(self, store: Store, sealer: Sealer, *, lease: float, retention: float, kind: str = "store") -> None:
         self.store = store
+        self.kind = kind  # the store's kind (sqlite, redis, postgresql): a metrics label
         self.sealer = sealer
         self.lease = lease
         self.retention = retention
@@ -75,6 +77,8 @@ class Idempotency:
                     raise InProgress("the earlier request with this idempotence_key ended without a definitive "
                                      "answer; retry later", request_accepted=True)
                 break
+            if not waited:
+                metrics.idempotency_waited(self.kind)
             waited = True
             remaining = deadline_at - time.monotonic() - _LAST_LOOK
             if remaining <= 0:
@@ -96,6 +100,7 @@ class Idempotency:
             if not await self.store.complete(storage_key, token, record, self.retention):
                 logger.warning("idempotency: the key's lease ran out before the answer was stored")
         except StoreError as exc:
+            metrics.store_error(self.kind, "complete")
             # The provider has acted: answer anyway. A retry runs again, and the provider-side
             # key (if the mapping sends one) keeps it from acting twice.
             logger.error("idempotency: could not store the answer: %s", exc)
@@ -115,11 +120,13 @@ class Idempotency:
             task.add_done_callback(self._background.discard)
             if waited:
                 raise _still_in_progress() from None
+            metrics.store_error(self.kind, "claim")
             logger.error("idempotency store unavailable: no answer (or no free connection) before the "
                          "webhook's deadline")
             raise StoreUnavailable("the idempotency store did not answer within the webhook's deadline; "
                                    "nothing was sent to the provider") from None
         except StoreError as exc:
+            metrics.store_error(self.kind, "claim")
             logger.error("idempotency store unavailable: %s", exc)
             raise StoreUnavailable("the idempotency store is unavailable; nothing was sent to the provider") from None
 
@@ -144,6 +151,7 @@ class Idempotency:
         try:
             await asyncio.shield(self.store.release(storage_key, token))
         except StoreError as exc:
+            metrics.store_error(self.kind, "release")
             logger.error("idempotency: could not release a key (it frees itself when its lease ends): %s", exc)
 
 

@@ -117,6 +117,13 @@ class PostgresStore:
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"PostgreSQL store: {type(exc).__name__}") from exc
 
+    async def ping(self) -> None:
+        try:
+            async with self._pool.acquire(timeout=self.wait) as conn:
+                await conn.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            raise StoreError(f"PostgreSQL store: {type(exc).__name__}") from exc
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

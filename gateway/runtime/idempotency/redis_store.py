@@ -103,6 +103,12 @@ class RedisStore:
     async def purge(self) -> int:
         return 0  # every record carries a TTL: Redis expires them itself
 
+    async def ping(self) -> None:
+        try:
+            await self._client.ping()
+        except RedisError as exc:
+            raise StoreError(f"Redis store: {type(exc).__name__}") from exc
+
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -174,6 +174,10 @@ class SQLiteStore:
         )
         return cursor.rowcount
 
+    async def ping(self) -> None:
+        # Through the store's one thread, so a ping also notices a thread stuck behind a lock.
+        await self._run(lambda: self._db().execute("SELECT 1").fetchone())
+
     async def close(self) -> None:
         if self._conn is not None:
             await self._run(self._conn.close)

@@ -10,6 +10,9 @@ atomic in every store:
 - ``complete(key, token, record, retention)``: pending -> done, only for the token that holds it.
 - ``release(key, token)``: forget a pending key (unknown outcome: the next retry runs again).
 
+``ping()`` is the readiness check (``/readyz``): one cheap round trip that raises
+:class:`StoreError` if the store cannot be reached; it reads and writes no record.
+
 Stores only ever see hashed keys, HMAC fingerprints and sealed (encrypted) bodies.
 """
 
@@ -39,6 +42,8 @@ class Store(Protocol):
     async def release(self, key: str, token: str) -> None: ...
 
     async def purge(self) -> int: ...
+
+    async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -7,6 +7,7 @@ at shutdown; tests and ``gateway test`` swap the transport, never patch function
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -21,7 +22,7 @@ from ...errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from ...observe import tracing
+from ...observe import metrics, tracing
 from ...plan import ProviderPlan
 from ..trace import OutboundRequest
 from . import codecs
@@ -77,6 +78,7 @@ class Upstream:
             headers={"Accept-Encoding": codecs.ACCEPT_ENCODING, "User-Agent": USER_AGENT},
         )
         self.auth = provider.auth.authenticator()
+        self.auth.fetched = functools.partial(metrics.token_fetched, provider.name)  # type: ignore[method-assign]
         self._origin = _origin(provider.base_url)
         self._limit = provider.mapping.max_response_bytes
         # At most `max_connections` requests inside httpx's pool at once; the rest wait here, in
