@@ -27,7 +27,7 @@ from ..errors import (
     WebhookError,
 )
 from ..plan import GatewayPlan
-from ..runtime.lifecycle import Runtime, running
+from ..runtime.live import Live
 from ..runtime.upstream.client import TransportFactory
 from ..runtime.webhook import BodyReader, handle
 
@@ -36,21 +36,27 @@ DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive (`gateway se
 
 
 def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None = None,
-               body_timeout: float = DEFAULT_BODY_TIMEOUT) -> Litestar:
+               body_timeout: float = DEFAULT_BODY_TIMEOUT, reload_from: str | None = None) -> Litestar:
     """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests.
 
     ``body_timeout`` bounds reading a webhook's body (``_body_reader``): a body that has not arrived by then is answered 408 and the connection closed.
+    ``reload_from``: the gateway.yaml that SIGHUP reloads in place (``gateway serve``; see reload.py).
     """
-    rt = Runtime(plan)  # filled when the app starts
+    live = Live()  # the Runtime requests use; a reload replaces it (runtime/live.py)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        async with running(plan, transport_factory) as live:
-            rt.upstreams, rt.idempotency = live.upstreams, live.idempotency
-            try:
+        await live.start(plan, transport_factory)
+        try:
+            if reload_from is None:
                 yield
-            finally:
-                rt.upstreams, rt.idempotency = {}, None
+            else:
+                from .reload import reloads_on_sighup
+
+                async with reloads_on_sighup(live, reload_from, transport_factory):
+                    yield
+        finally:
+            await live.stop()
 
     def route(contract_name: str, template: str, fixed: str | None) -> Any:
         @post("/{provider:str}" + template, status_code=200, name=f"{contract_name}:{fixed or 'operation'}")
@@ -58,8 +64,12 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
             params = dict(request.path_params)
             provider = params.pop("provider")
             operation = fixed or params.pop("operation")
-            status, content = await handle(rt, request.headers, _body_reader(request, body_timeout), contract_name,
-                                           provider, operation, params)
+            rt = live.enter()  # kept to the end: a reload meanwhile does not change this request's plan
+            try:
+                status, content = await handle(rt, request.headers, _body_reader(request, body_timeout), contract_name,
+                                               provider, operation, params)
+            finally:
+                live.leave(rt)
             # 408: the rest of the body may still be on its way; the connection cannot be reused.
             headers = {"connection": "close"} if status == 408 else None
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
@@ -70,7 +80,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
 
     @get("/health")
     async def health() -> Response[bytes]:
-        body = {"status": "ok", "providers": sorted(plan.providers)}
+        body = {"status": "ok", "providers": sorted(live.current.plan.providers if live.current else plan.providers)}
         return Response(msgspec.json.encode(body), media_type=_JSON)
 
     return Litestar(

@@ -34,6 +34,8 @@ from .. import logs
 from ..compile.gateway_file import load
 from ..errors import ConfigError
 from .app import DEFAULT_BODY_TIMEOUT, create_app
+from .reload import defer_sighup
+from .startup import one_line_startup_failures
 
 FRONT_ENVIRONMENT = {"body_timeout": "GATEWAY_BODY_TIMEOUT", "header_timeout": "GATEWAY_HEADER_TIMEOUT"}
 DEFAULT_HEADER_TIMEOUT = 10.0
@@ -42,11 +44,14 @@ _BODY_GRACE = 1.0  # the app answers a slow body with 408 first; the front close
 
 
 def app_from_environment() -> Litestar:
+    defer_sighup()  # a SIGHUP while this worker loads is kept for later, not fatal
     logs.configure(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
     plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
     if plan is None:
         raise ConfigError([d for d in diagnostics if d.severity == "error"])
-    return create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT))
+    app = create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT),
+                     reload_from=os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
+    return one_line_startup_failures(app, plan)
 
 
 @functools.cache

@@ -1,5 +1,9 @@
 """What the request path uses, built once from the plan: upstream clients and the idempotency
-store, opened together and closed together (``async with running(plan) as rt``)."""
+store, opened together and closed together (``async with running(plan) as rt``).
+
+A reload builds a new :class:`Runtime` beside the running one (:func:`open_runtime` with
+``reuse``: the store is kept when its settings did not change) and closes the old one once no
+request uses it any more (:mod:`gateway.runtime.live`)."""
 
 from __future__ import annotations
 
@@ -13,11 +17,44 @@ from .idempotency import Idempotency, start_idempotency
 from .upstream.client import TransportFactory, Upstream
 
 
-@dataclass
+@dataclass(eq=False)
 class Runtime:
     plan: GatewayPlan
     upstreams: dict[str, Upstream] = field(default_factory=dict)
     idempotency: Idempotency | None = None
+    # The store's purge task; None when this Runtime does not own the store (handed on by a reload).
+    purge: asyncio.Task[None] | None = field(default=None, repr=False)
+    owns_store: bool = field(default=False, repr=False)
+
+
+async def open_runtime(plan: GatewayPlan, transport_factory: TransportFactory | None = None,
+                       reuse: Runtime | None = None) -> Runtime:
+    """Open a client per provider, and the idempotency store unless ``reuse`` has one with the
+    same settings (then the store, its purge task and the duty to close it move to the new one).
+    Raises the store's error (``StoreError``) with nothing left open."""
+    rt = Runtime(plan)
+    if plan.idempotency is not None:
+        if reuse is not None and reuse.owns_store and reuse.plan.idempotency == plan.idempotency:
+            rt.idempotency, rt.purge, rt.owns_store = reuse.idempotency, reuse.purge, True
+            reuse.purge, reuse.owns_store = None, False
+        else:
+            rt.idempotency, rt.purge = await start_idempotency(plan.idempotency)
+            rt.owns_store = True
+    for name, provider in plan.providers.items():
+        rt.upstreams[name] = Upstream(provider, transport_factory(provider) if transport_factory else None)
+    return rt
+
+
+async def close_runtime(rt: Runtime) -> None:
+    """Close the upstream clients, and the store if this Runtime still owns it."""
+    if rt.purge is not None:
+        rt.purge.cancel()
+        rt.purge = None
+    await asyncio.gather(*(u.aclose() for u in rt.upstreams.values()))
+    rt.upstreams.clear()
+    if rt.idempotency is not None and rt.owns_store:
+        await rt.idempotency.store.close()
+    rt.idempotency, rt.owns_store = None, False
 
 
 @asynccontextmanager
@@ -26,19 +63,8 @@ async def running(plan: GatewayPlan, transport_factory: TransportFactory | None 
 
     ``transport_factory`` is the network seam: tests give a provider an in-process or faulty
     transport; by default each provider gets httpx's."""
-    rt = Runtime(plan)
-    for name, provider in plan.providers.items():
-        rt.upstreams[name] = Upstream(provider, transport_factory(provider) if transport_factory else None)
-    purge: asyncio.Task[None] | None = None
+    rt = await open_runtime(plan, transport_factory)
     try:
-        if plan.idempotency is not None:
-            rt.idempotency, purge = await start_idempotency(plan.idempotency)
         yield rt
     finally:
-        if purge is not None:
-            purge.cancel()
-        await asyncio.gather(*(u.aclose() for u in rt.upstreams.values()))
-        rt.upstreams.clear()
-        if rt.idempotency is not None:
-            await rt.idempotency.store.close()
-            rt.idempotency = None
+        await close_runtime(rt)
