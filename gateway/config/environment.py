@@ -28,7 +28,6 @@ from .reader import FileContext
 from .yamlpos import KeyPath
 
 _REFERENCE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
 yaml.constructor.SafeConstructor.__init__(_constructor)
 
@@ -79,8 +78,8 @@ def _scalar(ctx: FileContext, text: str, path: KeyPath, environ: Mapping[str, st
             break
         broken = text.find("${", broken + 2)
     expanded = "".join(out)
-    if ctx.located.styles.get(path, "") is None:  # plain scalar: typed as if written so
-        tag = _LOADER.resolve(yaml.ScalarNode, expanded, (True, False))
+    if ctx.located.styles.get(path, "'") in ("", None):  # plain scalar (libyaml: "", PyYAML: None): typed as if written so
+        tag = _constructor.resolve(yaml.ScalarNode, expanded, (True, False))
         return _constructor.construct_object(yaml.ScalarNode(tag, expanded), deep=True)
     return expanded
 

@@ -131,6 +131,8 @@ def one_line_startup_failures(app: Any, plan: GatewayPlan) -> Any:
 
 
 def describe(plan: GatewayPlan, exc: BaseException | None) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # Litestar runs the lifespan in a task group
+        exc = exc.exceptions[0]
     if isinstance(exc, StoreError) and plan.idempotency is not None:
         return describe_store_failure(plan.idempotency, exc)
     if exc is None:
