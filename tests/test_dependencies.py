@@ -61,3 +61,15 @@ def test_jmespath_syntax_error_position():
     with pytest.raises(jmespath.exceptions.ParseError) as info:
         jmespath.compile("a.[")
     assert isinstance(info.value.lex_position, int) and info.value.lex_position == 3
+
+
+def test_uvicorn_supervisor_dispatches_sighup_to_handle_hup():
+    """gateway/http/reload.py replaces ``Multiprocess.handle_hup`` (restart every worker) with
+    passing SIGHUP on to the workers; that works only while the supervisor dispatches so."""
+    import inspect
+    import signal
+
+    from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess
+
+    assert SIGNALS[signal.SIGHUP] == "HUP" and callable(Multiprocess.handle_hup)
+    assert 'getattr(self, f"handle_{sig_name.lower()}"' in inspect.getsource(Multiprocess.handle_signals)
