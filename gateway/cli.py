@@ -13,15 +13,18 @@ import os
 import sys
 from pathlib import Path
 
+from . import cli_env
 from . import diagnostics as rules
 from .compile.gateway_file import load
 from .contracts import OPERATIONS
 from .diagnostics import errors
+from .http.pidfile import DEFAULT_NAME as DEFAULT_PID_FILE
 from .tools.lint.format import FORMATS
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gateway", description="Configuration-driven gateway for NewStore gift card webhooks.")
+    parser.add_argument("--version", action="version", version=f"gateway {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", default="gateway.yaml", help="path of gateway.yaml (default: %(default)s)")
@@ -48,6 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--no-metrics", action="store_true", help="record no metrics and serve no /metrics")
     serve.add_argument("--limit-concurrency", type=_positive, default=None, metavar="N",
                        help="per worker: past N open connections or requests, answer 503 (default: no limit)")
+    serve.add_argument("--drain-timeout", type=_seconds, default=None, metavar="SECONDS",
+                       help="on SIGTERM, requests in flight get this long to finish; at least the longest "
+                            "webhook deadline (default: gateway.yaml's drain_timeout, else that deadline + 5)")
+    serve.add_argument("--pid-file", type=Path, default=None, metavar="PATH",
+                       help=f"where to write the server's pid, for `gateway reload` (default: {DEFAULT_PID_FILE} "
+                            "next to gateway.yaml)")
+    reload = sub.add_parser("reload", help="reload the running gateway serve's configuration in place (SIGHUP)")
+    reload.add_argument("--config", default="gateway.yaml", help="path of gateway.yaml (default: %(default)s)")
+    reload.add_argument("--pid-file", type=Path, default=None, metavar="PATH",
+                        help=f"gateway serve's pid file (default: {DEFAULT_PID_FILE} next to gateway.yaml)")
+    for flagged in (serve, reload):
+        cli_env.apply(flagged)  # GATEWAY_<FLAG> environment variables as defaults
     lint = sub.add_parser("lint", help="check gateway.yaml and mappings; exit 1 on errors")
     lint.add_argument("paths", nargs="*", type=Path, help="files or folders to lint (default: --config and mappings/)")
     lint.add_argument("--config", type=Path, default=None, help="gateway.yaml to lint (default: gateway.yaml)")
@@ -98,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_tests(args.paths)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "reload":
+        from .http.pidfile import default_path, send_reload
+
+        status, message = send_reload(args.pid_file or default_path(args.config))
+        print(f"gateway reload: {message}", file=sys.stderr if status else sys.stdout)
+        return status
     if args.command == "lint":
         return _lint(args)
     return 2  # pragma: no cover - argparse enforces the choices
@@ -144,6 +165,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from .http import pidfile, reload, startup
     from .http.companions import CompanionFailed, Companions
     from .http.serve import APP_ENVIRONMENT, FRONT_ENVIRONMENT, HttpFront
     from .observe import logformat, tracing
@@ -162,6 +184,16 @@ def _serve(args: argparse.Namespace) -> int:
     if trace_problem is not None:
         say.error("gateway: %s; not starting", trace_problem)
         return 1
+    drain_timeout = args.drain_timeout or plan.drain_timeout
+    if drain_timeout < plan.longest_deadline:
+        return startup.fail(f"--drain-timeout {drain_timeout:g} is shorter than the longest webhook deadline "
+                            f"({plan.longest_deadline:g}s in {args.config}): stopping would cut off webhooks "
+                            "still within their deadline; give at least that")
+    if problem := startup.check_port(args.host, args.port):
+        return startup.fail(problem)
+    reload.defer_sighup()  # until the server runs, a SIGHUP waits rather than kills
+    if args.workers > 1:
+        reload.forward_sighup_to_workers()
     os.environ["GATEWAY_CONFIG"] = os.path.abspath(args.config)
     os.environ["GATEWAY_LOG_LEVEL"] = args.log_level.upper()
     os.environ["GATEWAY_LOG_FORMAT"] = args.log_format
@@ -175,8 +207,11 @@ def _serve(args: argparse.Namespace) -> int:
     # (Left at SIG_DFL, that re-raised SIGTERM killed the process before `__exit__` could run.)
     previous = {sig: signal.signal(sig, _stop_by_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with Companions(() if args.no_companions else plan.companions), \
+        with pidfile.written(args.pid_file or pidfile.default_path(args.config)), \
+                Companions(() if args.no_companions else plan.companions), \
                 metrics_directory(args.workers > 1 and not args.no_metrics):
+            if problem := startup.check_store(plan.idempotency):  # after companions: one may be the store
+                return startup.fail(problem)
             uvicorn.run(
                 "gateway.http.serve:app_from_environment",
                 factory=True,
@@ -190,17 +225,25 @@ def _serve(args: argparse.Namespace) -> int:
                 log_level=args.log_level,
                 access_log=args.access_log,
                 lifespan="on",
-                timeout_graceful_shutdown=20,
+                timeout_graceful_shutdown=drain_timeout,
             )
     except CompanionFailed as exc:
-        say.error("gateway: %s", exc)
-        return 1
+        return startup.fail(str(exc))
     except KeyboardInterrupt:  # SIGINT or SIGTERM outside uvicorn's own handling: stopped
         pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newstore-giftcard-gateway")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _stop_by_signal(signum: int, _frame: object) -> None:

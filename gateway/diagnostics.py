@@ -58,6 +58,7 @@ PROVIDER_INSECURE_BASE_URL = Rule("GW046", "provider.insecure-base-url", "A prov
 IDEMPOTENCY_DEFAULT_KEY = Rule("GW047", "idempotency.default-key", "No encryption key for stored responses is configured, so one is generated into a local file.", "warning")
 IDEMPOTENCY_STORE = Rule("GW048", "idempotency.store", "The idempotency store URL is not understood, a shared store has no encryption keys, or the lease is shorter than a deadline.")
 IDEMPOTENCY_KEY = Rule("GW049", "idempotency.key", "An encryption key that is not base64 of 16, 24 or 32 bytes, or an id used twice.")
+CONFIG_ENV_UNSET = Rule("GW052", "config.env-unset", "gateway.yaml reads an environment variable (`${NAME}`) that is not set and has no default (`${NAME:-default}`), or a `${` that is not a reference.")
 SECRET_LITERAL = Rule("GW050", "secret.literal", "A header or body value that looks like a credential written literally in the mapping.", "warning")
 MAPPING_RETRY = Rule("GW051", "mapping.retry", "A step marked `idempotent` that sends the provider no key to recognise a repeat by (a retry could act twice), or an `idempotent` that no `retry` uses.", "warning")
 
@@ -98,6 +99,7 @@ RULES: dict[str, Rule] = {r.code: r for r in (
     IDEMPOTENCY_KEY,
     SECRET_LITERAL,
     MAPPING_RETRY,
+    CONFIG_ENV_UNSET,
 )}
 
 

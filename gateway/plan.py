@@ -8,7 +8,7 @@ reaches it as :class:`~gateway.auth.Credentials`, never as a config Struct).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .auth import AuthPlan, Credentials
@@ -149,6 +149,9 @@ class IdempotencyPlan:
     keys: tuple[tuple[str, Secret], ...]  # newest first; empty: the generated `key_file`
     key_file: str | None
     max_connections: int = 10  # per process, Redis and PostgreSQL stores
+    # Where `idempotency.store` is written (file:line:col), for messages about an unreachable store.
+    # Not compared: moving the line does not change the store (a reload keeps it open).
+    where: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -158,3 +161,8 @@ class GatewayPlan:
     max_body_bytes: int
     companions: tuple[CompanionPlan, ...] = ()
     idempotency: IdempotencyPlan | None = None
+    drain_timeout: float = 20.0  # seconds requests in flight get when the server stops
+
+    @property
+    def longest_deadline(self) -> float:
+        return max((p.deadline for p in self.providers.values()), default=0.0)

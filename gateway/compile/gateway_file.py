@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import diagnostics as rules
-from ..config import model, reader
+from ..config import environment, model, reader
 from ..config.reader import FileContext, display_path
 from ..config.secrets import Secret, SecretUnavailable, resolve
 from ..diagnostics import Diagnostic, errors, suggest
@@ -59,6 +59,7 @@ def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
     ctx = reader.read(path, diagnostics)
     if ctx is None:
         return None, diagnostics
+    environment.expand(ctx)  # ${VAR} and ${VAR:-default}, reported at their position
     raw = reader.convert(ctx, model.GatewayFile, hint="gateway.yaml needs a `providers:` mapping")
     if raw is None:
         return None, diagnostics
@@ -92,9 +93,11 @@ def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
         for c in raw.companions
     )
     idempotency = _idempotency(ctx, raw, require_secrets)
+    drain_timeout = _drain_timeout(ctx, raw)
     if errors(diagnostics):
         return None, diagnostics
-    plan = GatewayPlan(str(path), MappingProxyType(providers), raw.max_body_bytes, companions, idempotency)
+    plan = GatewayPlan(str(path), MappingProxyType(providers), raw.max_body_bytes, companions, idempotency,
+                       drain_timeout)
     return plan, diagnostics
 
 
@@ -195,7 +198,26 @@ def _idempotency(ctx: FileContext, raw: model.GatewayFile, require_secrets: bool
         keys=tuple(keys),
         key_file=key_file,
         max_connections=settings.max_connections,
+        where=_where(ctx, path + ("store",)),
     )
+
+
+def _drain_timeout(ctx: FileContext, raw: model.GatewayFile) -> float:
+    """Requests in flight when the server stops get this long; a shorter time than the longest
+    deadline would cut off webhooks that are within their deadline (an unknown outcome)."""
+    deadline = max((p.deadline or raw.deadline for p in raw.providers.values()), default=raw.deadline)
+    if raw.drain_timeout is None:
+        return deadline + 5
+    if raw.drain_timeout < deadline:
+        ctx.report(("drain_timeout",), rules.CONFIG_WRONG_TYPE,
+                   f"drain_timeout ({raw.drain_timeout:g}s) must be at least the longest webhook deadline "
+                   f"({deadline:g}s): stopping would cut off webhooks still within their deadline")
+    return raw.drain_timeout
+
+
+def _where(ctx: FileContext, path: tuple[str, ...]) -> str:
+    line, col = ctx.located.position(path)
+    return f"{ctx.file}:{line}:{col}"
 
 
 def standalone_provider(name: str, mapping: MappingPlan, variables: dict[str, Any],

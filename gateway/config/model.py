@@ -194,3 +194,6 @@ class GatewayFile(Base):
     deadline: Seconds = 15.0
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=10_485_760)] = 65536
     companions: list[Companion] = []
+    # Seconds `gateway serve` lets requests in flight finish when stopped (SIGTERM); at least the
+    # longest webhook deadline. Default: that deadline + 5. `--drain-timeout` overrides it.
+    drain_timeout: Annotated[float, msgspec.Meta(gt=0, le=3600)] | None = None

@@ -28,7 +28,7 @@ from ..errors import (
 )
 from ..observe import metrics, requestid
 from ..plan import GatewayPlan
-from ..runtime.lifecycle import Runtime, running
+from ..runtime.live import Live
 from ..runtime.upstream.client import TransportFactory
 from ..runtime.webhook import BodyReader, handle
 from . import health, openapi
@@ -38,28 +38,35 @@ DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive (`gateway se
 
 
 def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None = None,
-               body_timeout: float = DEFAULT_BODY_TIMEOUT, drain_delay: float = 0.0) -> Litestar:
+               body_timeout: float = DEFAULT_BODY_TIMEOUT, drain_delay: float = 0.0,
+               reload_from: str | None = None) -> Litestar:
     """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests.
 
     ``body_timeout`` bounds reading a webhook's body (``_body_reader``): a body that has not arrived by then is answered 408 and the connection closed.
     ``drain_delay``: seconds a worker keeps serving after SIGTERM, with ``/readyz`` at 503 (``health``).
+    ``reload_from``: the gateway.yaml that SIGHUP reloads in place (``gateway serve``; see reload.py).
     """
-    rt = Runtime(plan)  # filled when the app starts
+    live = Live()  # the Runtime requests use; a reload replaces it (runtime/live.py)
     readiness = health.Readiness()
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        async with running(plan, transport_factory) as live:
-            rt.upstreams, rt.idempotency = live.upstreams, live.idempotency
-            readiness.started = True
-            unwatch = health.watch_sigterm(readiness, drain_delay)
-            try:
+        await live.start(plan, transport_factory)
+        readiness.started = True
+        unwatch = health.watch_sigterm(readiness, drain_delay)
+        try:
+            if reload_from is None:
                 yield
-            finally:
-                readiness.draining = True
-                unwatch()
-                rt.upstreams, rt.idempotency = {}, None
-                metrics.worker_stopped()
+            else:
+                from .reload import reloads_on_sighup
+
+                async with reloads_on_sighup(live, reload_from, transport_factory):
+                    yield
+        finally:
+            readiness.draining = True
+            unwatch()
+            await live.stop()
+            metrics.worker_stopped()
 
     def route(contract_name: str, template: str, fixed: str | None) -> Any:
         @post("/{provider:str}" + template, status_code=200, name=f"{contract_name}:{fixed or 'operation'}")
@@ -67,8 +74,12 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
             params = dict(request.path_params)
             provider = params.pop("provider")
             operation = fixed or params.pop("operation")
-            status, content = await handle(rt, request.headers, _body_reader(request, body_timeout), contract_name,
-                                           provider, operation, params)
+            rt = live.enter()  # kept to the end: a reload meanwhile does not change this request's plan
+            try:
+                status, content = await handle(rt, request.headers, _body_reader(request, body_timeout), contract_name,
+                                               provider, operation, params)
+            finally:
+                live.leave(rt)
             # 408: the rest of the body may still be on its way; the connection cannot be reused.
             headers = {"connection": "close"} if status == 408 else None
             return Response(content, status_code=status, media_type=_JSON, headers=headers)
@@ -79,11 +90,11 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
 
     @get("/health")
     async def health_() -> Response[bytes]:
-        body = {"status": "ok", "providers": sorted(plan.providers)}
+        body = {"status": "ok", "providers": sorted(live.current.plan.providers if live.current else plan.providers)}
         return Response(msgspec.json.encode(body), media_type=_JSON)
 
     app = Litestar(
-        route_handlers=[*webhooks, health_, *health.routes(rt, readiness), *openapi.routes(plan)],
+        route_handlers=[*webhooks, health_, *health.routes(live, readiness), *openapi.routes(plan)],
         lifespan=[lifespan],
         exception_handlers={Exception: _unhandled},
         request_max_body_size=plan.max_body_bytes,

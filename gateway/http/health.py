@@ -27,6 +27,7 @@ from litestar import Response, get
 from ..observe import metrics
 from ..runtime.idempotency import StoreError
 from ..runtime.lifecycle import Runtime
+from ..runtime.live import Live
 
 _JSON = "application/json"
 PING_TIMEOUT = 2.0  # seconds a store ping may take before the store counts as unreachable
@@ -38,7 +39,7 @@ class Readiness:
     draining: bool = False  # SIGTERM (or shutdown) seen: finish what runs, take nothing new
 
 
-def routes(rt: Runtime, readiness: Readiness) -> list[Any]:
+def routes(live: Live, readiness: Readiness) -> list[Any]:
     version = metrics.version()
 
     @get("/livez", include_in_schema=False)
@@ -48,10 +49,10 @@ def routes(rt: Runtime, readiness: Readiness) -> list[Any]:
     @get("/readyz", include_in_schema=False)
     async def readyz() -> Response[bytes]:
         checks: dict[str, Any] = {"plan": "ok" if readiness.started else "not_started",
-                                  "store": await _store_check(rt), "draining": readiness.draining}
+                                  "store": await _store_check(live.current), "draining": readiness.draining}
         # Reported, not judged: a provider being down is the same on every instance, so it must
         # not take this one out of the load balancer.
-        breakers = {name: breaker.state for name, breaker in rt.breakers().items()}
+        breakers = {name: b.state for name, b in live.current.breakers().items()} if live.current else {}
         if breakers:
             checks["breakers"] = breakers
         ready = readiness.started and not readiness.draining and checks["store"]["status"] in ("ok", "none")
@@ -67,8 +68,8 @@ def routes(rt: Runtime, readiness: Readiness) -> list[Any]:
     return [livez, readyz, prometheus] if metrics.enabled() else [livez, readyz]
 
 
-async def _store_check(rt: Runtime) -> dict[str, str]:
-    guard = rt.idempotency
+async def _store_check(rt: Runtime | None) -> dict[str, str]:
+    guard = rt.idempotency if rt is not None else None
     if guard is None:
         return {"status": "none"} if rt.plan.idempotency is None else {"status": "not_open"}
     try:

@@ -37,6 +37,8 @@ from ..errors import ConfigError
 from ..observe import logformat, metrics, tracing
 from ..observe.context import new_id
 from .app import DEFAULT_BODY_TIMEOUT, create_app
+from .reload import defer_sighup
+from .startup import one_line_startup_failures
 
 FRONT_ENVIRONMENT = {"body_timeout": "GATEWAY_BODY_TIMEOUT", "header_timeout": "GATEWAY_HEADER_TIMEOUT"}
 # `gateway serve --drain-delay` and `--no-metrics`, passed to every worker the same way.
@@ -47,14 +49,17 @@ _BODY_GRACE = 1.0  # the app answers a slow body with 408 first; the front close
 
 
 def app_from_environment() -> Litestar:
+    defer_sighup()  # a SIGHUP while this worker loads is kept for later, not fatal
     logformat.configure(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"), os.environ.get("GATEWAY_LOG_FORMAT", "json"))
     tracing.configure_from_environment()  # off unless OTEL_* ask for it (`gateway serve` checked them)
     plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
     if plan is None:
         raise ConfigError([d for d in diagnostics if d.severity == "error"])
     metrics.configure(os.environ.get(APP_ENVIRONMENT["metrics"], "on") != "off")
-    return create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT),
-                      drain_delay=float(os.environ.get(APP_ENVIRONMENT["drain_delay"]) or 0))
+    app = create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT),
+                     drain_delay=float(os.environ.get(APP_ENVIRONMENT["drain_delay"]) or 0),
+                     reload_from=os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
+    return one_line_startup_failures(app, plan)
 
 
 @functools.cache

@@ -254,3 +254,15 @@ def test_tenacity_stop_sees_the_coming_wait():
             with attempt:
                 raise ValueError("once")
     assert seen == [7]
+
+
+def test_uvicorn_supervisor_dispatches_sighup_to_handle_hup():
+    """gateway/http/reload.py replaces ``Multiprocess.handle_hup`` (restart every worker) with
+    passing SIGHUP on to the workers; that works only while the supervisor dispatches so."""
+    import inspect
+    import signal
+
+    from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess
+
+    assert SIGNALS[signal.SIGHUP] == "HUP" and callable(Multiprocess.handle_hup)
+    assert 'getattr(self, f"handle_{sig_name.lower()}"' in inspect.getsource(Multiprocess.handle_signals)

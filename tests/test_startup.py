@@ -1,0 +1,121 @@
+"""Startup failures of `gateway serve` (real subprocesses): one line naming what failed and what
+to do, exit status 1, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, SANDBOX_KEY_FILE, SANDBOX_MAPPING, write_config
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _provider(base_url: str = "http://127.0.0.1:9") -> dict:
+    return {"mapping": str(SANDBOX_MAPPING), "vars": {"base_url": base_url},
+            "secrets": {"api_key": {"file": str(SANDBOX_KEY_FILE)}}, "inbound": "none"}
+
+
+def _serve(tmp: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--config", str(tmp / "gateway.yaml"),
+                           "--port", str(_free_port()), "--pid-file", str(tmp / "pid"), *args],
+                          cwd=tmp, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+                          capture_output=True, text=True, timeout=120)
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    # Each line is a JSON log line (the default format): the one that says why it stops is an
+    # error whose message starts with "gateway: ".
+    messages = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    lines = [m["msg"] for m in messages if m["level"] == "error" and m.get("msg", "").startswith("gateway: ")]
+    assert len(lines) == 1, done.stderr
+    assert all(line.startswith("{") for line in done.stderr.splitlines() if line.strip()), done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("scheme", ["redis", "postgresql"])
+def test_an_unreachable_store_stops_serve_with_one_line_naming_host_and_port(tmp_path, scheme):
+    port = _free_port()  # nothing listens there
+    write_config(tmp_path, {"sandbox": _provider()}, idempotency={
+        "store": f"{scheme}://gw:s3cr3t-pw@127.0.0.1:{port}/7",
+        "encryption_keys": [{"id": "k1", "key": {"file": "k1.key"}}]})
+    (tmp_path / "k1.key").write_text("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n")
+    line = _one_line(_serve(tmp_path))
+    assert f"127.0.0.1:{port}" in line and "gateway.yaml:2:" in line and "idempotency.store" in line
+    assert "s3cr3t-pw" not in line and ":***@" in line
+    assert not (tmp_path / "pid").exists()
+
+
+def test_a_taken_port_stops_serve_with_one_line(tmp_path):
+    write_config(tmp_path, {"sandbox": _provider()})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _one_line(_serve(tmp_path, "--port", str(port)))
+    assert f"127.0.0.1:{port}" in line and "already in use" in line and "--port" in line
+
+
+def test_a_drain_timeout_shorter_than_a_deadline_is_refused(tmp_path):
+    write_config(tmp_path, {"sandbox": {**_provider(), "deadline": 30}})
+    line = _one_line(_serve(tmp_path, "--drain-timeout", "10"))
+    assert "--drain-timeout 10" in line and "30s" in line
+
+
+def test_a_companion_that_cannot_start_stops_serve_with_one_line(tmp_path):
+    write_config(tmp_path, {"sandbox": _provider()},
+                 companions=[{"name": "sim", "command": ["/nonexistent/simulator"]}])
+    line = _one_line(_serve(tmp_path))
+    assert "companion `sim`" in line and "/nonexistent/simulator" in line
+
+
+def test_flags_come_from_gateway_environment_variables(tmp_path):
+    write_config(tmp_path, {"sandbox": {**_provider(), "deadline": 30}})
+    line = _one_line(_serve(tmp_path, env={"GATEWAY_DRAIN_TIMEOUT": "12"}))
+    assert "--drain-timeout 12" in line
+    done = _serve(tmp_path, env={"GATEWAY_WORKERS": "two"})
+    assert done.returncode == 2 and "GATEWAY_WORKERS='two'" in done.stderr
+
+
+def test_a_store_failing_in_a_workers_lifespan_reaches_uvicorn_as_one_line(tmp_path):
+    """The race the pre-check cannot close: the store goes away before a worker starts."""
+    import asyncio
+
+    from gateway.compile.gateway_file import load
+    from gateway.http.app import create_app
+    from gateway.http.startup import one_line_startup_failures
+
+    port = _free_port()
+    config = write_config(tmp_path, {"sandbox": _provider()}, idempotency={
+        "store": f"redis://127.0.0.1:{port}/0", "encryption_keys": [{"id": "k1", "key": {"file": "k1.key"}}]})
+    (tmp_path / "k1.key").write_text("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n")
+    plan, _ = load(config)
+    app = one_line_startup_failures(create_app(plan), plan)
+    sent: list[dict] = []
+
+    async def lifespan() -> None:
+        queue: asyncio.Queue = asyncio.Queue()
+        await queue.put({"type": "lifespan.startup"})
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        with pytest.raises(Exception):
+            await app({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send)
+
+    asyncio.run(lifespan())
+    (failed,) = [m for m in sent if m["type"] == "lifespan.startup.failed"]
+    assert "\n" not in failed["message"] and f"127.0.0.1:{port}" in failed["message"]
+    assert "cannot open the idempotency store" in failed["message"]
