@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--loop", default="uvloop", choices=["uvloop", "asyncio"],
+                       help="event loop of every worker; uvloop is measured faster (docs/performance.md) "
+                            "(default: %(default)s)")
     serve.add_argument("--no-companions", action="store_true", help="do not start the companions listed in gateway.yaml")
     serve.add_argument("--body-timeout", type=_seconds, default=10.0, metavar="SECONDS",
                        help="a request body must arrive within this, else 408 request_timeout and the "
@@ -163,6 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 workers=args.workers,
+                loop=args.loop,
                 http=HttpFront,  # httptools, with the gateway's limits and Error bodies: see serve.py
                 timeout_keep_alive=args.keep_alive_timeout,
                 limit_concurrency=args.limit_concurrency,
