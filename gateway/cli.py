@@ -140,10 +140,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .http.companions import CompanionFailed, Companions
-    from .http.serve import FRONT_ENVIRONMENT, HttpFront
+    from .http.serve import FRONT_ENVIRONMENT, HttpFront, use_loaded
 
     logs.configure(args.log_level.upper())
-    plan, diagnostics = load(args.config)
+    # One worker runs in this process and serves this plan; several load it each (http/serve.py),
+    # so here it is only checked: lint's mode, the same checks without generating template code.
+    plan, diagnostics = load(args.config, eager=args.workers == 1)
     for d in diagnostics:
         print(f"{d.severity}: {d}", file=sys.stderr)
     if plan is None or errors(diagnostics):
@@ -153,6 +155,8 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ["GATEWAY_LOG_LEVEL"] = args.log_level.upper()
     os.environ[FRONT_ENVIRONMENT["body_timeout"]] = repr(args.body_timeout)
     os.environ[FRONT_ENVIRONMENT["header_timeout"]] = repr(args.header_timeout)
+    if args.workers == 1:
+        use_loaded(plan)
     # SIGTERM (and SIGINT) become an exception, so the `with` below always stops the companions.
     # uvicorn installs its own handlers while it serves, shuts down gracefully on the first
     # signal, then restores these and raises the signal again: it lands here, after the shutdown.

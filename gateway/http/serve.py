@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .. import logs
 from ..compile.gateway_file import load
 from ..errors import ConfigError
+from ..plan import GatewayPlan
 from .app import DEFAULT_BODY_TIMEOUT, create_app
 
 FRONT_ENVIRONMENT = {"body_timeout": "GATEWAY_BODY_TIMEOUT", "header_timeout": "GATEWAY_HEADER_TIMEOUT"}
@@ -41,11 +42,24 @@ MAX_HEADER_BYTES = 65536  # request line and headers of one request
 _BODY_GRACE = 1.0  # the app answers a slow body with 408 first; the front closes a second later
 
 
+_loaded: GatewayPlan | None = None  # the plan `gateway serve` loaded, for a worker in its process
+
+
+def use_loaded(plan: GatewayPlan) -> None:
+    """``gateway serve --workers 1`` runs its one worker in its own process: the plan it has
+    just loaded and checked is used as is, rather than loaded a second time (startup)."""
+    global _loaded
+    _loaded = plan
+
+
 def app_from_environment() -> Litestar:
+    global _loaded
     logs.configure(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
-    plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
+    plan, _loaded = _loaded, None
     if plan is None:
-        raise ConfigError([d for d in diagnostics if d.severity == "error"])
+        plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
+        if plan is None:
+            raise ConfigError([d for d in diagnostics if d.severity == "error"])
     return create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT))
 
 
