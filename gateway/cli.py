@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="json: one JSON object per line (default); text: one readable line per event, for development")
     serve.add_argument("--access-log", action="store_true",
                        help="also log one `access` line per HTTP request (the webhook line already says more)")
+    serve.add_argument("--loop", default="uvloop", choices=["uvloop", "asyncio"],
+                       help="event loop of every worker; uvloop is measured faster (docs/performance.md) "
+                            "(default: %(default)s)")
     serve.add_argument("--no-companions", action="store_true", help="do not start the companions listed in gateway.yaml")
     serve.add_argument("--body-timeout", type=_seconds, default=10.0, metavar="SECONDS",
                        help="a request body must arrive within this, else 408 request_timeout and the "
@@ -167,14 +170,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .http import pidfile, reload, startup
     from .http.companions import CompanionFailed, Companions
-    from .http.serve import APP_ENVIRONMENT, FRONT_ENVIRONMENT, HttpFront
+    from .http.serve import APP_ENVIRONMENT, FRONT_ENVIRONMENT, HttpFront, use_loaded
     from .observe import logformat, tracing
     from .observe.multiproc import metrics_directory
 
     logformat.configure(args.log_level.upper(), args.log_format)
     # What `serve` says goes through the log format too (each diagnostic's text as `lint` prints it).
     say = logging.getLogger("gateway.serve")
-    plan, diagnostics = load(args.config)
+    # One worker runs in this process and serves this plan; several load it each (http/serve.py),
+    # so here it is only checked: lint's mode, the same checks without generating template code.
+    plan, diagnostics = load(args.config, eager=args.workers == 1)
     for d in diagnostics:
         say.log(logging.ERROR if d.severity == "error" else logging.WARNING, "%s: %s", d.severity, d)
     if plan is None or errors(diagnostics):
@@ -201,6 +206,8 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ[FRONT_ENVIRONMENT["header_timeout"]] = repr(args.header_timeout)
     os.environ[APP_ENVIRONMENT["drain_delay"]] = repr(args.drain_delay)
     os.environ[APP_ENVIRONMENT["metrics"]] = "off" if args.no_metrics else "on"
+    if args.workers == 1:
+        use_loaded(plan)
     # SIGTERM (and SIGINT) become an exception, so the `with` below always stops the companions.
     # uvicorn installs its own handlers while it serves, shuts down gracefully on the first
     # signal, then restores these and raises the signal again: it lands here, after the shutdown.
@@ -218,6 +225,7 @@ def _serve(args: argparse.Namespace) -> int:
                 host=args.host,
                 port=args.port,
                 workers=args.workers,
+                loop=args.loop,
                 http=HttpFront,  # httptools, with the gateway's limits and Error bodies: see serve.py
                 timeout_keep_alive=args.keep_alive_timeout,
                 limit_concurrency=args.limit_concurrency,

@@ -155,9 +155,13 @@ def wait_ready(procs: Processes, name: str, port: int, path: str | None = None, 
     raise Abort(f"{name} was not ready after {timeout:g}s:\n{procs.log_tail(name)}")
 
 
+LOOP: str | None = None  # --loop
+
+
 def event_loop() -> str:
-    """The loop ``gateway serve`` runs on: uvicorn's ``auto`` picks uvloop when it is installed."""
-    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    """The loop every target runs on (``gateway serve --loop``): uvloop, the gateway's default,
+    when it is installed, unless --loop says otherwise."""
+    return LOOP or ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
 
 
 def uvicorn_argv(app: str, port: int) -> list[str]:
@@ -338,7 +342,7 @@ def generate_mappings(folder: Path, count: int, provider_url: str) -> Path:
 
 def gateway_argv(config: Path, port: int, workers: int, log_level: str) -> list[str]:
     return [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
-            "--workers", str(workers), "--log-level", log_level, "--no-companions",
+            "--workers", str(workers), "--log-level", log_level, "--no-companions", "--loop", event_loop(),
             "--keep-alive-timeout", f"{KEEP_ALIVE:g}"]
 
 
@@ -421,6 +425,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", default="1,32,128", help="wrk connections per cell (default: %(default)s)")
     parser.add_argument("--workers", default="1",
                         help="gateway worker processes; a list (1,2) adds one gateway target per value (default: %(default)s)")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default=None,
+                        help="event loop of every target (default: uvloop if installed, as gateway serve)")
     parser.add_argument("--gateway-log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="gateway serve --log-level; info (its default) writes a line per webhook (default: %(default)s)")
     parser.add_argument("--rss-requests", type=int, default=100_000,
@@ -495,7 +501,9 @@ def _stop_by_signal(signum: int, _frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global LOOP
     args = parse_args(argv)
+    LOOP = args.loop
     if not args.check_only and shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk (or use --check-only)", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ PACKAGES = [
     ("h11", ("h11/",)),
     ("anyio", ("anyio/",)),
     ("litestar", ("litestar/",)),
+    ("aiohttp", ("aiohttp/",)),
     ("uvicorn", ("uvicorn/",)),
     ("jinja2", ("jinja2/",)),
     ("jmespath", ("jmespath/",)),
@@ -50,6 +51,14 @@ def package_of(frame: str) -> str:
     return "other: " + (file.rsplit("/", 1)[-1] if file else "?")
 
 
+# The event loop's thread: asyncio's loop runs in Python (run_forever); uvloop's in C, under
+# asyncio.run's Runner, so its stacks show the callbacks directly under `Runner.run`, and a stack
+# ending there (or in a selector) is the loop waiting.
+_LOOP_FRAMES = ("BaseEventLoop.run_forever ", "Runner.run (asyncio/runners.py)")
+_WAIT_FRAMES = ("EpollSelector.select ", "select (selectors.py)", "Runner.run (asyncio/runners.py)",
+                "BaseEventLoop.run_until_complete ")
+
+
 def summarise(text: str, top: int = 15) -> str:
     """Only the event loop's thread (stacks through ``run_forever``), without its waits in
     ``select``: other threads (the SQLite store's) and py-spy's idle guesses are left out."""
@@ -64,10 +73,10 @@ def summarise(text: str, top: int = 15) -> str:
             continue
         frames = [f for f in match.group(1).split(";") if f and not f.startswith("process ") and not f.startswith("thread ")]
         count = int(match.group(2))
-        if not frames or not any(f.startswith("BaseEventLoop.run_forever ") for f in frames):
+        if not frames or not any(f.startswith(_LOOP_FRAMES) for f in frames):
             other += count
             continue
-        if frames[-1].startswith(("EpollSelector.select ", "select (selectors.py)")):
+        if frames[-1].startswith(_WAIT_FRAMES):
             waiting += count
             continue
         samples += count

@@ -36,6 +36,7 @@ from ..compile.gateway_file import load
 from ..errors import ConfigError
 from ..observe import logformat, metrics, tracing
 from ..observe.context import new_id
+from ..plan import GatewayPlan
 from .app import DEFAULT_BODY_TIMEOUT, create_app
 from .reload import defer_sighup
 from .startup import one_line_startup_failures
@@ -48,13 +49,26 @@ MAX_HEADER_BYTES = 65536  # request line and headers of one request
 _BODY_GRACE = 1.0  # the app answers a slow body with 408 first; the front closes a second later
 
 
+_loaded: GatewayPlan | None = None  # the plan `gateway serve` loaded, for a worker in its process
+
+
+def use_loaded(plan: GatewayPlan) -> None:
+    """``gateway serve --workers 1`` runs its one worker in its own process: the plan it has
+    just loaded and checked is used as is, rather than loaded a second time (startup)."""
+    global _loaded
+    _loaded = plan
+
+
 def app_from_environment() -> Litestar:
+    global _loaded
     defer_sighup()  # a SIGHUP while this worker loads is kept for later, not fatal
     logformat.configure(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"), os.environ.get("GATEWAY_LOG_FORMAT", "json"))
     tracing.configure_from_environment()  # off unless OTEL_* ask for it (`gateway serve` checked them)
-    plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
+    plan, _loaded = _loaded, None
     if plan is None:
-        raise ConfigError([d for d in diagnostics if d.severity == "error"])
+        plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
+        if plan is None:
+            raise ConfigError([d for d in diagnostics if d.severity == "error"])
     metrics.configure(os.environ.get(APP_ENVIRONMENT["metrics"], "on") != "off")
     app = create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT),
                      drain_delay=float(os.environ.get(APP_ENVIRONMENT["drain_delay"]) or 0),

@@ -1,7 +1,10 @@
-"""One pooled httpx client per provider, and the one place httpx errors are translated.
+"""One pooled client per provider, and the one place transport errors are translated.
 
-Clients are created at startup from the plan and an injected transport factory, and closed
-at shutdown; tests and ``gateway test`` swap the transport, never patch functions.
+Requests are ``httpx.Request`` objects handed straight to the provider's transport: by default
+:class:`~.transport.AiohttpTransport` (aiohttp carries the bytes; chosen by measurement, see
+docs/performance.md). Clients are created at startup from the plan and an injected transport
+factory, and closed at shutdown; tests and ``gateway test`` swap the transport, never patch
+functions.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ...observe import metrics, tracing
 from ...plan import ProviderPlan
 from ..trace import OutboundRequest
 from . import codecs
+from .transport import AiohttpTransport
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -54,8 +58,7 @@ def _failure(cls: type[UpstreamFailure], step: str, message: str, *, maybe_sent:
 
 
 def default_transport(provider: ProviderPlan) -> httpx.AsyncBaseTransport:
-    limits = httpx.Limits(max_connections=provider.max_connections, max_keepalive_connections=provider.max_connections)
-    return httpx.AsyncHTTPTransport(limits=limits, retries=0)
+    return AiohttpTransport(provider.max_connections)
 
 
 class Upstream:
@@ -69,8 +72,9 @@ class Upstream:
 
     def __init__(self, provider: ProviderPlan, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.provider = provider
+        self._transport = transport or default_transport(provider)
         self._client = httpx.AsyncClient(
-            transport=transport or default_transport(provider),
+            transport=self._transport,
             timeout=httpx.Timeout(provider.mapping.timeout),
             follow_redirects=False,
             trust_env=False,
@@ -133,13 +137,16 @@ class Upstream:
                 tracing.inject(request.headers)  # W3C traceparent: the provider's spans join ours
             if own:
                 await self.auth.apply(request, self._client)
-            response = await self._client.send(request, stream=True)
+            # Straight to the transport: AsyncClient.send's cookies, auth flow, redirects and
+            # event hooks are nothing the gateway uses (it follows no redirect and keeps no
+            # cookie), and cost a third of httpx's time per request (docs/performance.md).
+            response = await self._transport.handle_async_request(request)
             if own and response.status_code == 401 and self.auth.refreshable:
                 # The cached token may have been revoked or expired early: one fresh token, one retry.
                 await response.aclose()
                 self.auth.invalidate()
                 await self.auth.apply(request, self._client)
-                response = await self._client.send(request, stream=True)
+                response = await self._transport.handle_async_request(request)
             try:
                 body = await self._read(response, step)
             finally:

@@ -1,0 +1,131 @@
+"""What carries the bytes to a provider: an httpx transport over one aiohttp connection pool.
+
+httpx stays the API (``Upstream`` builds ``httpx.Request`` objects, ``gateway test`` and the tests swap
+in an ``httpx.MockTransport``); only the bytes go through aiohttp, chosen by measurement
+(docs/performance.md): httpcore's pool polls and asks ``getpeername`` of every connection on
+every request it assigns (through anyio), which cost 1 ms of CPU per webhook at c=1 and grew to
+4-11 ms under concurrency; aiohttp's connector costs a fraction of that and stays flat.
+
+What this transport guarantees, as httpx's did (tests/test_hardening.py, test_decompression.py,
+test_provider_errors.py run against it):
+
+- no redirects followed, no decompression (``auto_decompress=False``: the client decodes the
+  raw bytes itself with a bound, ``codecs.BoundedBody``), no cookies kept, no proxy or netrc
+  from the environment;
+- aiohttp's errors become the httpx classes ``client.py`` translates, split by whether the
+  request may have left: ``ConnectError``/``ConnectTimeout`` before anything was sent,
+  ``ReadTimeout``, ``RemoteProtocolError``/``ReadError`` after;
+- the session (and its connector) is created on the first request, in the running loop, so
+  starting a gateway with hundreds of providers costs nothing per provider; every provider
+  shares one TLS context (loading a CA store takes ~15 ms and a few MiB each).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from typing import AsyncIterator
+
+import aiohttp
+import httpx
+from multidict import CIMultiDict
+from yarl import URL
+
+# Kept idle this long at most. Below the 5 s of common servers (uvicorn's default keep-alive),
+# so a connection is dropped here before the provider closes it under a request being sent.
+KEEPALIVE_SECONDS = 4.0
+# Headers httpx puts on a request that aiohttp sets itself from the body it is given.
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context for every provider: httpx's defaults (certifi's CA store, TLS 1.2+)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
+def _mapped(exc: BaseException) -> httpx.TransportError:
+    """aiohttp's exception as the httpx class ``client.py`` translates: only a connection that
+    could not be made means nothing was sent; anything else may have reached the provider."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):  # connecting took too long
+        return httpx.ConnectTimeout(type(exc).__name__)
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+        return httpx.ReadTimeout(type(exc).__name__)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake: nothing sent
+        return httpx.ConnectError(type(exc).__name__)
+    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
+        return httpx.UnsupportedProtocol(type(exc).__name__)
+    if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):  # malformed, cut short
+        return httpx.RemoteProtocolError(type(exc).__name__)
+    return httpx.ReadError(type(exc).__name__)  # reset, closed before answering
+
+
+class _Body(httpx.AsyncByteStream):
+    """The raw (still encoded) body as it arrives; closing it before its end closes the
+    connection, so an answer refused half-read never leaves bytes in a pooled connection."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _mapped(exc) from exc
+
+    async def aclose(self) -> None:
+        if self._response.content.is_eof():
+            self._response.release()  # back to the pool
+        else:
+            self._response.close()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One provider's connections: at most ``max_connections``, HTTP/1.1, kept alive
+    :data:`KEEPALIVE_SECONDS`. Timeouts come from the request (``httpx.Timeout``)."""
+
+    def __init__(self, max_connections: int) -> None:
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ssl=shared_ssl_context(),
+                                         keepalive_timeout=KEEPALIVE_SECONDS)
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
+                                              cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(),
+                                              skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"))
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        timeout = request.extensions.get("timeout") or {}
+        headers = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                              if k.lower().decode("latin-1") not in _FRAMING)
+        try:
+            content = request.content
+        except httpx.RequestNotRead:
+            content = await request.aread()
+        try:
+            # Connecting may take `connect` (after waiting for a free connection: `pool`);
+            # then every read of the answer `read`.
+            connect = timeout.get("connect")
+            client_timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=connect, sock_read=timeout.get("read"),
+                connect=None if connect is None else connect + (timeout.get("pool") or 0))
+            response = await session.request(request.method, URL(str(request.url), encoded=True), headers=headers,
+                                             data=content or None, allow_redirects=False, timeout=client_timeout)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _mapped(exc) from exc
+        return httpx.Response(response.status, headers=response.raw_headers, stream=_Body(response),
+                              request=request, extensions={"http_version": b"HTTP/1.1"})
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
