@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     lint.add_argument("--config", type=Path, default=None, help="gateway.yaml to lint (default: gateway.yaml)")
     lint.add_argument("--format", choices=FORMATS, default="text", help="output format (default: %(default)s)")
     lint.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    lint.add_argument("--online", action="store_true",
+                      help="also open the idempotency store once, as serve will: a warning if it does not answer")
     test = sub.add_parser("test", help="run mapping test cases offline (exit codes as pytest's)")
     test.add_argument("paths", nargs="*", type=Path, help="*.test.yaml files or folders (default: mappings/)")
     render = sub.add_parser("render", help="show the requests a webhook would send (secrets and PINs masked)")
@@ -153,7 +155,7 @@ def _lint(args: argparse.Namespace) -> int:
     from .tools.lint.format import render
 
     try:
-        diagnostics = lint(args.paths, config=args.config)
+        diagnostics = lint(args.paths, config=args.config, online=args.online)
     except UsageError as exc:
         print(f"gateway lint: {exc}", file=sys.stderr)
         return 2

@@ -119,3 +119,39 @@ def test_a_store_failing_in_a_workers_lifespan_reaches_uvicorn_as_one_line(tmp_p
     (failed,) = [m for m in sent if m["type"] == "lifespan.startup.failed"]
     assert "\n" not in failed["message"] and f"127.0.0.1:{port}" in failed["message"]
     assert "cannot open the idempotency store" in failed["message"]
+
+
+def _lint(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway.cli", "lint", "--config", str(tmp / "gateway.yaml"), *args],
+                          cwd=tmp, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_lint_online_warns_at_the_store_that_does_not_answer(tmp_path):
+    """`gateway lint` passes a config whose store is down (CI may not reach it); `--online` opens
+    it as serve would and warns at `idempotency.store`, password masked; `--strict` fails on it."""
+    port = _free_port()  # nothing listens there
+    write_config(tmp_path, {"sandbox": _provider()}, idempotency={
+        "store": f"redis://gw:s3cr3t-pw@127.0.0.1:{port}/7",
+        "encryption_keys": [{"id": "k1", "key": {"file": "k1.key"}}]})
+    (tmp_path / "k1.key").write_text("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n")
+    offline = _lint(tmp_path)
+    assert offline.returncode == 0 and "GW048" not in offline.stdout, offline.stdout
+    online = _lint(tmp_path, "--online")
+    assert online.returncode == 0, online.stdout + online.stderr
+    (line,) = [line for line in online.stdout.splitlines() if "GW048" in line]
+    assert line.startswith("gateway.yaml:2:10: GW048 cannot open the idempotency store "), line
+    assert f"127.0.0.1:{port}" in line and "s3cr3t-pw" not in line and line.endswith("(at idempotency.store) [warning]")
+    assert _lint(tmp_path, "--online", "--strict").returncode == 1
+
+
+def test_lint_online_is_quiet_when_the_store_answers(tmp_path):
+    from .stores import REDIS_URL, require
+
+    require("redis")
+    write_config(tmp_path, {"sandbox": _provider()}, idempotency={
+        "store": REDIS_URL, "encryption_keys": [{"id": "k1", "key": {"file": "k1.key"}}]})
+    (tmp_path / "k1.key").write_text("q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=\n")
+    online = _lint(tmp_path, "--online", "--strict")
+    assert online.returncode == 0, online.stdout + online.stderr
+    assert "GW048" not in online.stdout

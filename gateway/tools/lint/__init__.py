@@ -7,30 +7,40 @@ runs (CI rarely has production secrets) is a warning here and an error in serve.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from ... import diagnostics as rules
 from ...compile.gateway_file import load, load_mapping
 from ...diagnostics import Diagnostic
+from ...http.startup import check_store
+from ...plan import IdempotencyPlan
 
 
 class UsageError(Exception):
     """A path on the command line that does not exist: exit status 2."""
 
 
-def lint(paths: list[Path], *, config: Path | None = None) -> list[Diagnostic]:
+def lint(paths: list[Path], *, config: Path | None = None, online: bool = False) -> list[Diagnostic]:
     """Diagnostics for ``paths`` (files or folders of YAML), or, with none, for ``config``
-    (default ``gateway.yaml``) and every mapping in the ``mappings/`` folder beside it."""
+    (default ``gateway.yaml``) and every mapping in the ``mappings/`` folder beside it.
+
+    ``online`` also opens each gateway.yaml's idempotency store once, as ``gateway serve`` will
+    at startup: one that does not answer from here is a warning at ``idempotency.store`` (CI
+    may well not reach production's store, so it cannot be an error)."""
     files = _targets(paths, config)
     done: set[Path] = set()
     diagnostics: list[Diagnostic] = []
     configs = [f for f in files if _is_gateway_config(f)]
     for file in configs:
-        _, found = load(file, require_secrets=False, eager=False, mappings_read=done)
+        plan, found = load(file, require_secrets=False, eager=False, mappings_read=done)
         diagnostics.extend(found)
+        if online and plan is not None and plan.idempotency is not None:
+            diagnostics.extend(_store_reachable(plan.idempotency))
         done.add(file.resolve())
     standalone = []
     for file in files:
@@ -41,6 +51,15 @@ def lint(paths: list[Path], *, config: Path | None = None) -> list[Diagnostic]:
         diagnostics.extend(found)
     unique = list(dict.fromkeys(diagnostics))
     return sorted(unique, key=lambda d: (d.file, d.line, d.col, d.code))
+
+
+def _store_reachable(settings: IdempotencyPlan) -> list[Diagnostic]:
+    problem = check_store(dataclasses.replace(settings, where=""))
+    if problem is None:
+        return []
+    file, line, col = settings.where.rsplit(":", 2)
+    return [Diagnostic(file, int(line), int(col), rules.IDEMPOTENCY_STORE, problem, "idempotency.store",
+                       severity="warning")]
 
 
 def _lint_mapping(file: Path) -> list[Diagnostic]:
