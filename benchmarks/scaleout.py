@@ -693,8 +693,9 @@ def check_logs(report: Report, workdir: Path, sim: httpx.Client) -> None:
     for log in workdir.glob("*.log"):
         if log.name == "sandbox.log":
             continue
-        text = log.read_text(errors="replace")
-        leaked = [n for n in numbers if re.search(rf"(?<!\d){n}(?!\d)", text)]
+        # One pass for every run of digits, then a set lookup: a regex per card over megabytes of
+        # log took minutes.
+        leaked = numbers & set(re.findall(r"(?<!\d)\d{8,20}(?!\d)", log.read_text(errors="replace")))
         if leaked:
             report.problems.append(f"{log.name} shows {len(leaked)} card numbers in clear")
 
