@@ -450,7 +450,11 @@ def gateway_config(workdir: Path, sandbox_url: str, store_url: str, deadline: fl
 def gateway_argv(config: Path, port: int) -> list[str]:
     script = Path(sys.executable).with_name("gateway")
     head = [str(script)] if script.exists() else [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
-    return head + ["serve", "--config", str(config), "--port", str(port), "--no-companions", "--log-level", "info"]
+    # --drain-delay 3: after SIGTERM, /readyz answers 503 while the instance still serves, longer
+    # than HAProxy's `fall 2` x `inter 1s`, so a rolling stop takes it out before its socket closes
+    # (docs/deploy.md, "Health checks and draining").
+    return head + ["serve", "--config", str(config), "--port", str(port), "--no-companions", "--log-level", "info",
+                   "--drain-delay", "3"]
 
 
 def choose_health_path(port: int, wanted: str) -> str:
