@@ -455,7 +455,10 @@ def payments_gateway(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("GATEWAY_TEST_IDEMPOTENCY_KEY", TEST_KEY)
     config = write_config(
         tmp_path,
-        {"sandbox": sandbox_provider(sandbox, mapping)},
+        # The circuit breaker off: the faults this test injects on purpose would open it, and then
+        # every retry within MAX_ATTEMPTS would be answered "unavailable" without reaching the
+        # provider. An open breaker sends nothing, so it cannot create or lose money either way.
+        {"sandbox": sandbox_provider(sandbox, mapping, breaker={"enabled": False})},
         idempotency={
             "store": f"sqlite:///{tmp_path / 'state' / 'idem.sqlite3'}",
             "encryption_keys": [{"id": "k1", "key": {"env": "GATEWAY_TEST_IDEMPOTENCY_KEY"}}],
