@@ -442,6 +442,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", default="",
                         help="instead of the rounds: py-spy the gateway while wrk drives balance at these "
                              "connections (e.g. 1,32); prints the top functions (needs py-spy and ptrace rights)")
+    parser.add_argument("--profile-lines", action="store_true",
+                        help="with --profile: keep line numbers (py-spy without --nolineno), so a function's own "
+                             "time is split by line")
     parser.add_argument("--profile-seconds", type=float, default=20.0, help="seconds sampled per profile (default: %(default)g)")
     parser.add_argument("--hold", action="store_true",
                         help="after the check, print every target's URL and pid and wait for Ctrl-C (drive them by hand)")
@@ -479,7 +482,7 @@ def profile(args: argparse.Namespace, procs: Processes, tmp: Path, gateway: Targ
         time.sleep(2)
         raw = tmp / f"profile-c{c}.txt"
         command = [spy, "record", "--pid", str(pid), "--duration", f"{seconds:g}", "--rate", "250", "--format", "raw",
-                   "--nolineno", "--nonblocking", "-o", str(raw)]
+                   *([] if args.profile_lines else ["--nolineno"]), "--nonblocking", "-o", str(raw)]
         record = subprocess.run(command, capture_output=True, text=True)
         load.wait(seconds + 60)
         procs.stop("wrk", grace=2)
