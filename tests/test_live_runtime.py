@@ -26,6 +26,11 @@ def _plan(tmp_path, providers=("a",), retention=3600):
     return plan
 
 
+def _client(upstream):
+    # A provider's Upstream, or the circuit breaker's GuardedUpstream around it.
+    return getattr(upstream, "upstream", upstream)._client
+
+
 def test_a_request_keeps_its_runtime_and_the_old_one_closes_after_it(tmp_path):
     async def scenario():
         live = Live()
@@ -35,13 +40,13 @@ def test_a_request_keeps_its_runtime_and_the_old_one_closes_after_it(tmp_path):
         assert live.current is second and in_flight is first
         assert sorted(live.enter().plan.providers) == ["a", "b"]  # a new request sees the new plan
         await asyncio.sleep(0)
-        assert not first.upstreams["a"]._client.is_closed  # still in use by the request in flight
+        assert not _client(first.upstreams["a"]).is_closed  # still in use by the request in flight
         assert live.draining == 1
         live.leave(in_flight)
         for _ in range(20):
             await asyncio.sleep(0)
         assert first.upstreams == {} and live.draining == 0  # closed once its last request left
-        assert not second.upstreams["a"]._client.is_closed
+        assert not _client(second.upstreams["a"]).is_closed
         await live.stop()
         assert second.upstreams == {}
 
