@@ -172,6 +172,9 @@ def _template_code(env: jinja2.Environment, source: str) -> jinja2.Template:
     return env.from_string(source)
 
 
+_MISSING = object()
+
+
 class Value:
     """A compiled YAML value. ``render(ctx)`` returns plain Python data."""
 
@@ -192,16 +195,24 @@ class Const(Value):
         return self.value
 
 
+# `name` or `name.attr.attr...`: the most common template by far (`{{ steps.lookup.currency }}`).
+_LITERALS = frozenset({"true", "false", "none", "True", "False", "None"})  # Jinja's, not variables
+_PATH = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*")
+
+
 class Expr(Value):
     """A single ``{{ expression }}``: evaluates to a native value."""
 
-    __slots__ = ("_fn", "_env", "where", "source")
+    __slots__ = ("_fn", "_env", "where", "source", "_path")
 
     def __init__(self, source: str, where: Where, env: jinja2.Environment = ENV, *, eager: bool = True) -> None:
         self.source = source
         self.where = where
         self._env = env
         self._fn: Any = None
+        match = _PATH.fullmatch(source)
+        path = tuple(match.group(1).split(".")) if match else None
+        self._path = path if path is not None and path[0] not in _LITERALS else None
         if eager:
             self._compile()
 
@@ -215,6 +226,20 @@ class Expr(Value):
         if self._fn is None:  # compiled on first use when loaded for lint only
             self._compile()
         try:
+            if self._path is not None:
+                # A plain variable or attribute read, without a Jinja context per render (most
+                # of its cost): the sandbox's own `getattr`, which is what the compiled code
+                # calls for each `.attr`. Anything unusual (a name not passed, an undefined or
+                # unsafe attribute) takes the compiled path below, for Jinja's own answer or error.
+                value = ctx.get(self._path[0], _MISSING)
+                if value is not _MISSING:
+                    getattr_ = self._env.getattr
+                    for attr in self._path[1:]:
+                        value = getattr_(value, attr)
+                        if isinstance(value, jinja2.Undefined):
+                            break
+                    else:
+                        return value
             result = self._fn(**ctx)
             if isinstance(result, jinja2.Undefined):
                 result._fail_with_undefined_error()

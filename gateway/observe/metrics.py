@@ -21,7 +21,7 @@ import re
 import time
 from contextlib import contextmanager
 from importlib import metadata
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -100,13 +100,27 @@ def enabled() -> bool:
 
 # --- what the runtime calls -------------------------------------------------------------------
 
+# `.labels()` validates and locks on every call (a few % of a webhook's time): the child of each
+# label combination is looked up once and kept. The label values are closed sets (see above),
+# so this stays small; metrics here are never cleared or removed, so a kept child stays the one.
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
+
 def webhook_done(provider: str, operation: str, outcome: str, status: int, seconds: float,
                  error_code: str | None = None) -> None:
     """One webhook answered. ``provider`` and ``operation`` must already be the plan's names or
     :data:`UNKNOWN` (see :func:`label`); ``error_code`` is the gateway's own (never free text)."""
     if _enabled:
-        WEBHOOKS.labels(provider, operation, outcome, str(status)).inc()
-        WEBHOOK_SECONDS.labels(provider, operation).observe(seconds)
+        _child(WEBHOOKS, provider, operation, outcome, str(status)).inc()
+        _child(WEBHOOK_SECONDS, provider, operation).observe(seconds)
         if outcome == "replayed":
             IDEMPOTENCY_REPLAYS.labels(provider, operation).inc()
         elif error_code == "request_in_progress":
@@ -149,7 +163,7 @@ def upstream_call(provider: str, operation: str, step: str) -> Iterator[_Call]:
 
 def _upstream(provider: str, operation: str, step: str, status_class: str, started: float) -> None:
     if _enabled:
-        UPSTREAM_SECONDS.labels(provider, operation, step, status_class).observe(time.perf_counter() - started)
+        _child(UPSTREAM_SECONDS, provider, operation, step, status_class).observe(time.perf_counter() - started)
 
 
 def idempotency_waited(store: str) -> None:
