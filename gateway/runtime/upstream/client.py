@@ -98,7 +98,10 @@ class Upstream:
         """Send one step's request, once one of the provider's connections is free (waiting at
         most ``timeout``, as httpx's own pool timeout would)."""
         try:
-            async with asyncio.timeout(timeout):
+            if self._slots.locked():  # every connection busy: wait for one, at most `timeout`
+                async with asyncio.timeout(timeout):
+                    await self._slots.acquire()
+            else:  # a slot is free: taken at once, no timer to set and cancel
                 await self._slots.acquire()
         except TimeoutError:
             raise _failure(UpstreamUnreachable, step, f"cannot connect to the provider (all {self.provider.max_connections} "
