@@ -19,9 +19,8 @@ import glob
 import os
 import re
 import time
-from contextlib import contextmanager
 from importlib import metadata
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -132,33 +131,36 @@ def label(name: str, known: object) -> str:
     return name if name in known else UNKNOWN  # type: ignore[operator]
 
 
-class _Call:
-    __slots__ = ("status",)
+class upstream_call:
+    """Time one provider call: ``with upstream_call(...) as call: ...; call.status = response.status``.
+    A call that raises is classed by its error (timeout, unreachable, failed).
 
-    def __init__(self) -> None:
+    A class rather than a ``@contextmanager`` generator: it runs for every provider call, and the
+    generator's machinery cost more than the timing itself."""
+
+    __slots__ = ("provider", "operation", "step", "status", "started")
+
+    def __init__(self, provider: str, operation: str, step: str) -> None:
+        self.provider, self.operation, self.step = provider, operation, step
         self.status = 0  # set by the caller once the provider answered
 
+    def __enter__(self) -> upstream_call:
+        self.started = time.perf_counter()
+        return self
 
-@contextmanager
-def upstream_call(provider: str, operation: str, step: str) -> Iterator[_Call]:
-    """Time one provider call: ``with upstream_call(...) as call: ...; call.status = response.status``.
-    A call that raises is classed by its error (timeout, unreachable, failed)."""
-    call = _Call()
-    started = time.perf_counter()
-    try:
-        yield call
-    except UpstreamTimeout:
-        _upstream(provider, operation, step, "timeout", started)
-        raise
-    except UpstreamUnreachable:
-        _upstream(provider, operation, step, "unreachable", started)
-        raise
-    except ProviderUnavailable:
-        raise  # the circuit breaker answered: no call was made, nothing to time
-    except BaseException:
-        _upstream(provider, operation, step, "failed", started)
-        raise
-    _upstream(provider, operation, step, f"{call.status // 100}xx" if 100 <= call.status < 600 else "failed", started)
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if kind is None:
+            status = self.status
+            status_class = f"{status // 100}xx" if 100 <= status < 600 else "failed"
+        elif issubclass(kind, ProviderUnavailable):
+            return  # the circuit breaker answered: no call was made, nothing to time
+        elif issubclass(kind, UpstreamTimeout):
+            status_class = "timeout"
+        elif issubclass(kind, UpstreamUnreachable):
+            status_class = "unreachable"
+        else:
+            status_class = "failed"
+        _upstream(self.provider, self.operation, self.step, status_class, self.started)
 
 
 def _upstream(provider: str, operation: str, step: str, status_class: str, started: float) -> None:
