@@ -71,6 +71,7 @@ VARIANTS = ("gateway-issue", "gateway-3step")
 OBSERVABILITY = {
     "gateway-no-metrics": ("gateway serve --no-metrics", ["--no-metrics"], False),
     "gateway-no-log": ("gateway serve --log-level warning: no line per webhook", [], False),
+    "gateway-no-ids": ("no request ids (bare_gateway.py; metrics and the log line on)", [], True),
     "gateway-bare": ("--no-metrics, --log-level warning and no request ids (bare_gateway.py)", ["--no-metrics"], True),
 }
 ALL_TARGETS = ("provider", "gateway", *ADAPTERS, *VARIANTS, *OBSERVABILITY)
@@ -471,6 +472,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", default="",
                         help="instead of the rounds: py-spy the gateway while wrk drives balance at these "
                              "connections (e.g. 1,32); prints the top functions (needs py-spy and ptrace rights)")
+    parser.add_argument("--profile-nonblocking", action="store_true",
+                        help="with --profile: py-spy --nonblocking (no pauses, but a sample may read a stack "
+                             "mid-change and charge time to the wrong function; round 2 of docs/performance.md)")
     parser.add_argument("--profile-lines", action="store_true",
                         help="with --profile: keep line numbers (py-spy without --nolineno), so a function's own "
                              "time is split by line")
@@ -511,7 +515,8 @@ def profile(args: argparse.Namespace, procs: Processes, tmp: Path, gateway: Targ
         time.sleep(2)
         raw = tmp / f"profile-c{c}.txt"
         command = [spy, "record", "--pid", str(pid), "--duration", f"{seconds:g}", "--rate", "250", "--format", "raw",
-                   *([] if args.profile_lines else ["--nolineno"]), "--nonblocking", "-o", str(raw)]
+                   *([] if args.profile_lines else ["--nolineno"]), *(["--nonblocking"] if args.profile_nonblocking else []),
+                   "-o", str(raw)]
         record = subprocess.run(command, capture_output=True, text=True)
         load.wait(seconds + 60)
         procs.stop("wrk", grace=2)
@@ -598,7 +603,7 @@ def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> int:
             if name not in wanted:
                 continue
             port = free_port()
-            level = "warning" if name != "gateway-no-metrics" else args.gateway_log_level
+            level = "warning" if name in ("gateway-no-log", "gateway-bare") else args.gateway_log_level
             proc = procs.start(name, gateway_argv(config, port, 1, level, extra=extra, bare=bare))
             wait_ready(procs, name, port, "/health")
             targets.append(Target(name, f"http://127.0.0.1:{port}/bench/gift_card/balance", "post", BALANCE_BODY,

@@ -1,6 +1,6 @@
 """Summarise a py-spy raw profile: the top functions by own and by total time, and time by package.
 
-    py-spy record --pid PID --duration 20 --rate 250 --format raw --nolineno --nonblocking -o gw.txt
+    py-spy record --pid PID --duration 20 --rate 250 --format raw --nolineno -o gw.txt
     python benchmarks/hotpath/spy.py gw.txt [--top 15]
 
 py-spy's raw format is one line per distinct stack, ``root;...;leaf COUNT``, each frame
