@@ -65,7 +65,16 @@ ADAPTERS = {
     "fastapi-httpx": "benchmarks.hotpath.adapters.fastapi_httpx:app",
 }
 VARIANTS = ("gateway-issue", "gateway-3step")
-ALL_TARGETS = ("provider", "gateway", *ADAPTERS, *VARIANTS)
+# The same balance webhook on gateways with parts of the observability switched off, each its own
+# process: what metrics, the webhook's log line and request ids cost (the operations issue asks
+# for metrics and request ids under 5% of throughput).
+OBSERVABILITY = {
+    "gateway-no-metrics": ("gateway serve --no-metrics", ["--no-metrics"], False),
+    "gateway-no-log": ("gateway serve --log-level warning: no line per webhook", [], False),
+    "gateway-no-ids": ("no request ids (bare_gateway.py; metrics and the log line on)", [], True),
+    "gateway-bare": ("--no-metrics, --log-level warning and no request ids (bare_gateway.py)", ["--no-metrics"], True),
+}
+ALL_TARGETS = ("provider", "gateway", *ADAPTERS, *VARIANTS, *OBSERVABILITY)
 
 BALANCE_BODY = {"identifier": {"number": fake_provider.CARD_NUMBER, "pin": fake_provider.CARD_PIN},
                 "metadata": {"store_id": "store-1"}}
@@ -340,10 +349,12 @@ def generate_mappings(folder: Path, count: int, provider_url: str) -> Path:
     return config
 
 
-def gateway_argv(config: Path, port: int, workers: int, log_level: str) -> list[str]:
-    return [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
+def gateway_argv(config: Path, port: int, workers: int, log_level: str, *, extra: list[str] | None = None,
+                 bare: bool = False) -> list[str]:
+    entry = [str(HERE / "bare_gateway.py")] if bare else ["-m", "gateway.cli"]
+    return [sys.executable, *entry, "serve", "--config", str(config), "--port", str(port),
             "--workers", str(workers), "--log-level", log_level, "--no-companions", "--loop", event_loop(),
-            "--keep-alive-timeout", f"{KEEP_ALIVE:g}"]
+            "--keep-alive-timeout", f"{KEEP_ALIVE:g}", *(extra or [])]
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -403,6 +414,25 @@ def variants_table(variants: list[Target], conns: list[int], gateway: Target) ->
     return "\n".join(lines)
 
 
+def observability_table(observed: list[Target], conns: list[int], gateway: Target) -> str:
+    """For each gateway with something switched off: the full gateway's throughput as a share of
+    its own (the median of the rounds' ratios; 95% = the part switched off costs 5%), and the
+    CPU per request it saves."""
+    head = (["gateway without", "what is off"] + [f"gateway req/s as % of it, c={c}" for c in conns]
+            + [f"CPU ms/req saved (% of the gateway's) c={c}" for c in conns])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in observed:
+        row = [t.name, OBSERVABILITY[t.name][0]]
+        row += [fmt(100 * median([g["rps"] / v["rps"] for g, v in zip(gateway.results[c], t.results[c])]), 1) + "%"
+                for c in conns]
+        for c in conns:
+            full = median([r["cpu_ms"] for r in gateway.results[c]])
+            saved = full - median([r["cpu_ms"] for r in t.results[c]])
+            row.append(f"{fmt(saved, 3)} ({fmt(100 * saved / full, 1)}%)")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def versions() -> str:
     out = []
     for package in ("litestar", "httpx", "httpcore", "uvicorn", "httptools", "msgspec", "jinja2", "aiohttp",
@@ -442,6 +472,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", default="",
                         help="instead of the rounds: py-spy the gateway while wrk drives balance at these "
                              "connections (e.g. 1,32); prints the top functions (needs py-spy and ptrace rights)")
+    parser.add_argument("--profile-nonblocking", action="store_true",
+                        help="with --profile: py-spy --nonblocking (no pauses, but a sample may read a stack "
+                             "mid-change and charge time to the wrong function; round 2 of docs/performance.md)")
+    parser.add_argument("--profile-lines", action="store_true",
+                        help="with --profile: keep line numbers (py-spy without --nolineno), so a function's own "
+                             "time is split by line")
     parser.add_argument("--profile-seconds", type=float, default=20.0, help="seconds sampled per profile (default: %(default)g)")
     parser.add_argument("--hold", action="store_true",
                         help="after the check, print every target's URL and pid and wait for Ctrl-C (drive them by hand)")
@@ -479,7 +515,8 @@ def profile(args: argparse.Namespace, procs: Processes, tmp: Path, gateway: Targ
         time.sleep(2)
         raw = tmp / f"profile-c{c}.txt"
         command = [spy, "record", "--pid", str(pid), "--duration", f"{seconds:g}", "--rate", "250", "--format", "raw",
-                   "--nolineno", "--nonblocking", "-o", str(raw)]
+                   *([] if args.profile_lines else ["--nolineno"]), *(["--nonblocking"] if args.profile_nonblocking else []),
+                   "-o", str(raw)]
         record = subprocess.run(command, capture_output=True, text=True)
         load.wait(seconds + 60)
         procs.stop("wrk", grace=2)
@@ -529,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> int:
     wanted = set(args.targets)
-    needs_gateway = bool(wanted & {"gateway", *VARIANTS}) or args.rss_requests > 0
+    needs_gateway = bool(wanted & {"gateway", *VARIANTS, *OBSERVABILITY}) or args.rss_requests > 0
     provider_port = free_port()
     provider_url = f"http://127.0.0.1:{provider_port}"
     procs.start("provider", uvicorn_argv("benchmarks.hotpath.fake_provider:app", provider_port))
@@ -562,6 +599,15 @@ def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> int:
                                            expect_balance, pid=proc.pid))
             if "gateway" in wanted or i > 0:
                 targets.append(t)
+        for name, (_, extra, bare) in OBSERVABILITY.items():
+            if name not in wanted:
+                continue
+            port = free_port()
+            level = "warning" if name in ("gateway-no-log", "gateway-bare") else args.gateway_log_level
+            proc = procs.start(name, gateway_argv(config, port, 1, level, extra=extra, bare=bare))
+            wait_ready(procs, name, port, "/health")
+            targets.append(Target(name, f"http://127.0.0.1:{port}/bench/gift_card/balance", "post", BALANCE_BODY,
+                                  expect_balance, pid=proc.pid))
     for name, app in ADAPTERS.items():
         if name in wanted:
             port = free_port()
@@ -668,6 +714,10 @@ def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> int:
     if variants and first_gateway is not None and first_gateway.results:
         print("\n### The gateway, other workloads (same rounds)\n")
         print(variants_table(variants, args.connections, first_gateway))
+    observed = [t for t in targets if t.name in OBSERVABILITY]
+    if observed and first_gateway is not None and first_gateway.results:
+        print("\n### What observability costs (same rounds)\n")
+        print(observability_table(observed, args.connections, first_gateway))
     print("\n### CPU time per request (user + system of the target's process, median of the rounds)\n")
     print("On a shared machine this is steadier than req/s: it does not depend on who else had the cores.\n")
     print(cpu_table(targets + variants, args.connections))

@@ -1,6 +1,6 @@
 """Summarise a py-spy raw profile: the top functions by own and by total time, and time by package.
 
-    py-spy record --pid PID --duration 20 --rate 250 --format raw --nolineno --nonblocking -o gw.txt
+    py-spy record --pid PID --duration 20 --rate 250 --format raw --nolineno -o gw.txt
     python benchmarks/hotpath/spy.py gw.txt [--top 15]
 
 py-spy's raw format is one line per distinct stack, ``root;...;leaf COUNT``, each frame
@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 _LINE = re.compile(r"^(.*) (\d+)$")
+_LINENO = re.compile(r":\d+\)$")
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*)\)$")
 
 # (package label, substrings of the frame's file): the first that matches names the frame
@@ -73,10 +74,11 @@ def summarise(text: str, top: int = 15) -> str:
             continue
         frames = [f for f in match.group(1).split(";") if f and not f.startswith("process ") and not f.startswith("thread ")]
         count = int(match.group(2))
-        if not frames or not any(f.startswith(_LOOP_FRAMES) for f in frames):
+        plain = [_LINENO.sub(")", f) for f in frames]  # recorded with line numbers (--profile-lines)
+        if not frames or not any(f.startswith(_LOOP_FRAMES) for f in plain):
             other += count
             continue
-        if frames[-1].startswith(_WAIT_FRAMES):
+        if plain[-1].startswith(_WAIT_FRAMES):
             waiting += count
             continue
         samples += count

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import jinja2
 from jinja2 import StrictUndefined, nodes
@@ -168,8 +168,16 @@ def _expression_code(env: jinja2.Environment, source: str) -> Any:
 
 
 @functools.lru_cache(maxsize=16384)
+def _direct_code(env: jinja2.Environment, source: str) -> Direct | None:
+    return _direct(env, source)
+
+
+@functools.lru_cache(maxsize=16384)
 def _template_code(env: jinja2.Environment, source: str) -> jinja2.Template:
     return env.from_string(source)
+
+
+_MISSING = object()
 
 
 class Value:
@@ -192,16 +200,86 @@ class Const(Value):
         return self.value
 
 
+
+
+Direct = Callable[[Mapping[str, Any]], Any]  # a render without Jinja's machinery, or _MISSING
+
+
+def _direct(env: jinja2.Environment, source: str) -> Direct | None:
+    """Most mapping templates are a variable read, maybe through a filter: ``steps.lookup.currency``,
+    ``request.identifier.number | card_number('upper')``, ``x | default(omit, true)``. Those are
+    evaluated here, as the code Jinja generates for them would (the sandbox's ``getattr`` for each
+    ``.attr``, the filter called with the same arguments), without a Jinja context per render,
+    which was most of their cost. Anything else is None: Jinja renders it. A render that meets
+    something unusual (a name not given, an undefined or unsafe attribute) returns ``_MISSING``,
+    and Jinja renders it for its own answer or error."""
+    try:
+        parser = Parser(env, source, state="variable")
+        tree = parser.parse_expression()
+        if not parser.stream.eos:
+            return None
+    except jinja2.TemplateSyntaxError:
+        return None
+    return _direct_node(env, tree)
+
+
+def _direct_node(env: jinja2.Environment, node: nodes.Node) -> Direct | None:
+    if isinstance(node, nodes.Const):
+        const = node.value
+        return lambda ctx: const
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        name, globals_ = node.name, env.globals
+
+        def read(ctx: Mapping[str, Any]) -> Any:
+            value = ctx.get(name, _MISSING)
+            return globals_.get(name, _MISSING) if value is _MISSING else value
+        return read
+    if isinstance(node, nodes.Getattr):
+        inner = _direct_node(env, node.node)
+        if inner is None:
+            return None
+        attr, getattr_ = node.attr, env.getattr
+
+        def get(ctx: Mapping[str, Any]) -> Any:
+            value = inner(ctx)
+            if value is _MISSING:
+                return value
+            value = getattr_(value, attr)
+            return _MISSING if isinstance(value, jinja2.Undefined) else value
+        return get
+    if (isinstance(node, nodes.Filter) and node.node is not None and not node.kwargs
+            and node.dyn_args is None and node.dyn_kwargs is None and node.name in env.filters):
+        fn = env.filters[node.name]
+        if getattr(fn, "jinja_pass_arg", None) is not None:  # wants the context or environment: Jinja's job
+            return None
+        parts = [_direct_node(env, n) for n in (node.node, *node.args)]
+        if any(p is None for p in parts):
+            return None
+        evaluators: tuple[Direct, ...] = tuple(parts)  # type: ignore[arg-type]
+
+        def call(ctx: Mapping[str, Any]) -> Any:
+            values = []
+            for evaluate in evaluators:
+                value = evaluate(ctx)
+                if value is _MISSING:
+                    return value
+                values.append(value)
+            return fn(*values)
+        return call
+    return None
+
+
 class Expr(Value):
     """A single ``{{ expression }}``: evaluates to a native value."""
 
-    __slots__ = ("_fn", "_env", "where", "source")
+    __slots__ = ("_fn", "_env", "where", "source", "_direct")
 
     def __init__(self, source: str, where: Where, env: jinja2.Environment = ENV, *, eager: bool = True) -> None:
         self.source = source
         self.where = where
         self._env = env
         self._fn: Any = None
+        self._direct = _direct_code(env, source)
         if eager:
             self._compile()
 
@@ -215,6 +293,10 @@ class Expr(Value):
         if self._fn is None:  # compiled on first use when loaded for lint only
             self._compile()
         try:
+            if self._direct is not None:  # a variable read, maybe filtered: see _direct
+                result = self._direct(ctx)
+                if result is not _MISSING:
+                    return result
             result = self._fn(**ctx)
             if isinstance(result, jinja2.Undefined):
                 result._fail_with_undefined_error()

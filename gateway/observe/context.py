@@ -9,7 +9,7 @@ webhook line recorded. Outside a request (startup, a tool) there is no scope.
 
 from __future__ import annotations
 
-import uuid
+import os
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +28,12 @@ SCOPE: ContextVar[RequestScope | None] = ContextVar("gateway_request_scope", def
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A random uuid4 as 32 hex characters: ``uuid.uuid4().hex`` without building a ``UUID``
+    (which was ~2% of a webhook's time: one per request id, one per ``webhook_id``)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def current() -> RequestScope | None:

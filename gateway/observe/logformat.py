@@ -8,12 +8,14 @@ lines: ``webhook``, ``access``, ``idempotency_body_mismatch``, …) or ``msg`` (
 the event's own fields. ``text`` (for development): the same content as one readable line.
 
 Every line passes :func:`gateway.logs.redact` last, whatever wrote it: a run of 8 or more
-digits anywhere leaves masked to its last 4.
+digits anywhere leaves masked to its last 4 (a JSON line of texts and short numbers, such as the
+webhook line, has each text redacted instead of the whole line: the same result, cheaper).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any, Mapping
@@ -25,6 +27,9 @@ from .context import SCOPE
 
 FORMATS = ("json", "text")
 _encode = msgspec.json.Encoder(enc_hook=str).encode
+# A cheap first look: a text without two digits side by side (or one space or dash apart) holds no
+# run of 8 digits, so there is nothing to mask.
+_DIGITS = re.compile(r"\d[ \-]?\d")
 __all__ = ["FORMATS", "Fields", "configure", "formatter", "uvicorn_config"]
 
 
@@ -71,11 +76,36 @@ def _line(record: logging.LogRecord) -> dict[str, Any]:
     return out
 
 
+_SMALL = 10_000_000  # a number below this has 7 digits at most: it cannot be a card number
+
+
+def _masked_values(out: dict[str, Any]) -> dict[str, Any] | None:
+    """``out`` with every text value passed through :func:`redact`, or None when a value is
+    something else than a short number or a text (then the whole line is redacted instead).
+
+    The same masking as redacting the encoded line, for a fraction of its cost on the webhook
+    line (the regular expression runs over a few short values, not ~300 characters): a digit
+    run cannot span two values of the encoded line, whose separators are not digits, spaces or dashes."""
+    for key, value in out.items():
+        if type(value) is str:
+            if len(value) >= 8 and key != "ts" and _DIGITS.search(value):
+                out[key] = redact(value)
+        elif type(value) is int or type(value) is float:
+            if not -_SMALL < value < _SMALL:
+                return None
+        elif value is not None and type(value) is not bool:
+            return None
+    return out
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = _line(record)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
+        masked = _masked_values(out)
+        if masked is not None:
+            return _encode(masked).decode()
         return redact(_encode(out).decode())
 
 
@@ -113,6 +143,12 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # What the lines never show is not collected per record (the logging documentation's
+    # "Optimization" switches): the caller's file and line, the thread, the multiprocessing name.
+    # A record cost about as much as formatting it (docs/performance.md).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logMultiprocessing = False
 
 
 def uvicorn_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:

@@ -19,9 +19,8 @@ import glob
 import os
 import re
 import time
-from contextlib import contextmanager
 from importlib import metadata
-from typing import Iterator, Literal
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -100,13 +99,27 @@ def enabled() -> bool:
 
 # --- what the runtime calls -------------------------------------------------------------------
 
+# `.labels()` validates and locks on every call (a few % of a webhook's time): the child of each
+# label combination is looked up once and kept. The label values are closed sets (see above),
+# so this stays small; metrics here are never cleared or removed, so a kept child stays the one.
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
+
 def webhook_done(provider: str, operation: str, outcome: str, status: int, seconds: float,
                  error_code: str | None = None) -> None:
     """One webhook answered. ``provider`` and ``operation`` must already be the plan's names or
     :data:`UNKNOWN` (see :func:`label`); ``error_code`` is the gateway's own (never free text)."""
     if _enabled:
-        WEBHOOKS.labels(provider, operation, outcome, str(status)).inc()
-        WEBHOOK_SECONDS.labels(provider, operation).observe(seconds)
+        _child(WEBHOOKS, provider, operation, outcome, str(status)).inc()
+        _child(WEBHOOK_SECONDS, provider, operation).observe(seconds)
         if outcome == "replayed":
             IDEMPOTENCY_REPLAYS.labels(provider, operation).inc()
         elif error_code == "request_in_progress":
@@ -118,38 +131,41 @@ def label(name: str, known: object) -> str:
     return name if name in known else UNKNOWN  # type: ignore[operator]
 
 
-class _Call:
-    __slots__ = ("status",)
+class upstream_call:
+    """Time one provider call: ``with upstream_call(...) as call: ...; call.status = response.status``.
+    A call that raises is classed by its error (timeout, unreachable, failed).
 
-    def __init__(self) -> None:
+    A class rather than a ``@contextmanager`` generator: it runs for every provider call, and the
+    generator's machinery cost more than the timing itself."""
+
+    __slots__ = ("provider", "operation", "step", "status", "started")
+
+    def __init__(self, provider: str, operation: str, step: str) -> None:
+        self.provider, self.operation, self.step = provider, operation, step
         self.status = 0  # set by the caller once the provider answered
 
+    def __enter__(self) -> upstream_call:
+        self.started = time.perf_counter()
+        return self
 
-@contextmanager
-def upstream_call(provider: str, operation: str, step: str) -> Iterator[_Call]:
-    """Time one provider call: ``with upstream_call(...) as call: ...; call.status = response.status``.
-    A call that raises is classed by its error (timeout, unreachable, failed)."""
-    call = _Call()
-    started = time.perf_counter()
-    try:
-        yield call
-    except UpstreamTimeout:
-        _upstream(provider, operation, step, "timeout", started)
-        raise
-    except UpstreamUnreachable:
-        _upstream(provider, operation, step, "unreachable", started)
-        raise
-    except ProviderUnavailable:
-        raise  # the circuit breaker answered: no call was made, nothing to time
-    except BaseException:
-        _upstream(provider, operation, step, "failed", started)
-        raise
-    _upstream(provider, operation, step, f"{call.status // 100}xx" if 100 <= call.status < 600 else "failed", started)
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if kind is None:
+            status = self.status
+            status_class = f"{status // 100}xx" if 100 <= status < 600 else "failed"
+        elif issubclass(kind, ProviderUnavailable):
+            return  # the circuit breaker answered: no call was made, nothing to time
+        elif issubclass(kind, UpstreamTimeout):
+            status_class = "timeout"
+        elif issubclass(kind, UpstreamUnreachable):
+            status_class = "unreachable"
+        else:
+            status_class = "failed"
+        _upstream(self.provider, self.operation, self.step, status_class, self.started)
 
 
 def _upstream(provider: str, operation: str, step: str, status_class: str, started: float) -> None:
     if _enabled:
-        UPSTREAM_SECONDS.labels(provider, operation, step, status_class).observe(time.perf_counter() - started)
+        _child(UPSTREAM_SECONDS, provider, operation, step, status_class).observe(time.perf_counter() - started)
 
 
 def idempotency_waited(store: str) -> None:

@@ -14,7 +14,6 @@ webhook may have reached the provider, which decides ``request_accepted`` for un
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, NamedTuple
 
@@ -158,7 +157,7 @@ def context(provider: ProviderPlan, op: OperationPlan, request: msgspec.Struct, 
         "steps": steps,
         "vars": provider.vars,
         "now": now or dt.datetime.now(dt.UTC),
-        "webhook_id": uuid.uuid4().hex,  # unique per webhook: references for providers that need one
+        "webhook_id": request_scope.new_id(),  # unique per webhook: references for providers that need one
         "request_id": request_scope.request_id(),  # X-Request-ID (kept or made): a mapping may send it on
         **contracts.CONTRACTS[spec.contract].context(spec, request, path or {}),
     }

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import httpx
+from multidict import CIMultiDict
 
 from ...auth import AuthError
+from ...auth.kind import Authenticator, StaticAuthenticator
 from ...errors import (
     UpstreamBadResponse,
     UpstreamConnectionLost,
@@ -29,7 +32,7 @@ from ...observe import metrics, tracing
 from ...plan import ProviderPlan
 from ..trace import OutboundRequest
 from . import codecs
-from .transport import AiohttpTransport
+from .transport import _FRAMING, AiohttpTransport, read_raw, release
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -84,6 +87,7 @@ class Upstream:
         self.auth = provider.auth.authenticator()
         self.auth.fetched = functools.partial(metrics.token_fetched, provider.name)  # type: ignore[method-assign]
         self._origin = _origin(provider.base_url)
+        self._direct = _Direct.for_(self._transport, self._client, self.auth, provider.base_url)
         self._limit = provider.mapping.max_response_bytes
         # At most `max_connections` requests inside httpx's pool at once; the rest wait here, in
         # order. httpcore rescans every queued request against every connection on each change,
@@ -94,7 +98,10 @@ class Upstream:
         """Send one step's request, once one of the provider's connections is free (waiting at
         most ``timeout``, as httpx's own pool timeout would)."""
         try:
-            async with asyncio.timeout(timeout):
+            if self._slots.locked():  # every connection busy: wait for one, at most `timeout`
+                async with asyncio.timeout(timeout):
+                    await self._slots.acquire()
+            else:  # a slot is free: taken at once, no timer to set and cancel
                 await self._slots.acquire()
         except TimeoutError:
             raise _failure(UpstreamUnreachable, step, f"cannot connect to the provider (all {self.provider.max_connections} "
@@ -128,6 +135,12 @@ class Upstream:
     async def _send(self, outbound: OutboundRequest, *, timeout: float, step: str) -> UpstreamResponse:
         """Send one step's request. The step's name travels in the request's extensions, so
         a swapped-in transport (``gateway test``) knows which canned answer to give."""
+        direct = self._direct
+        if direct is not None and tracing.TRACER is None and not outbound.params and direct.takes(outbound.url):
+            try:
+                return await self._send_direct(direct, outbound, timeout, step)
+            except httpx.HTTPError as exc:
+                raise _translated(exc, step, timeout) from exc
         own = _origin(outbound.url) == self._origin
         try:
             request = self._client.build_request(outbound.method, outbound.url, params=outbound.params or None,
@@ -153,19 +166,33 @@ class Upstream:
                 await response.aclose()
         except AuthError as exc:
             raise _failure(UpstreamUnreachable, step, f"could not authenticate to the provider: {exc}", maybe_sent=False) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _failure(UpstreamUnreachable, step, f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False) from exc
-        except httpx.TimeoutException as exc:
-            raise _failure(UpstreamTimeout, step, f"the provider did not answer within {timeout:g}s", maybe_sent=True) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ProxyError) as exc:
-            raise _failure(UpstreamConnectionLost, step, f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True) from exc
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL, UnicodeEncodeError) as exc:
-            # Raised before anything is written to the socket. The message may quote a header
-            # value (a secret, a key), so it is not repeated.
+        except UnicodeEncodeError as exc:  # a header value httpx cannot encode: nothing was sent
             raise _failure(UpstreamUnreachable, step, f"the request could not be sent ({type(exc).__name__})", maybe_sent=False) from exc
-        except httpx.HTTPError as exc:  # DecodingError and the rest: after the request went out
-            raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({type(exc).__name__})", maybe_sent=True) from exc
+        except httpx.HTTPError as exc:
+            raise _translated(exc, step, timeout) from exc
         return UpstreamResponse(response.status_code, response.headers, body)
+
+    async def _send_direct(self, direct: _Direct, outbound: OutboundRequest, timeout: float,
+                           step: str) -> UpstreamResponse:
+        """The same request and the same bytes on the wire as through httpx (``_Direct`` says when that
+        holds), without building an ``httpx.Request`` and converting it for aiohttp: that, and
+        parsing the URL twice, were ~10% of a webhook's time (docs/performance.md)."""
+        response = await direct.transport.send(outbound.method, outbound.url, direct.headers(outbound.headers),
+                                               outbound.content, timeout)
+        try:
+            try:
+                encodings = [e.strip() for v in response.headers.getall("Content-Encoding", ()) for e in v.split(",")]
+                decoder = codecs.BoundedBody(encodings, self._limit)
+                async for raw in read_raw(response):
+                    decoder.feed(raw)
+                body = decoder.finish()
+            except codecs.BodyTooLarge as exc:
+                raise _failure(UpstreamBadResponse, step, str(exc), maybe_sent=True) from None
+            except codecs.Undecodable as exc:
+                raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
+        finally:
+            release(response)
+        return UpstreamResponse(response.status, httpx.Headers(response.raw_headers), body)
 
     async def _read(self, response: httpx.Response, step: str) -> bytes:
         """The body, decoded from its raw bytes here rather than by httpx (whose decoders
@@ -190,6 +217,95 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _translated(exc: httpx.HTTPError, step: str, timeout: float) -> UpstreamFailure:
+    """httpx's error (also what the transport maps aiohttp's onto) as the gateway's, once."""
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return _failure(UpstreamUnreachable, step, f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False)
+    if isinstance(exc, httpx.TimeoutException):
+        return _failure(UpstreamTimeout, step, f"the provider did not answer within {timeout:g}s", maybe_sent=True)
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ProxyError)):
+        return _failure(UpstreamConnectionLost, step, f"the connection to the provider failed ({type(exc).__name__})", maybe_sent=True)
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)):
+        # Raised before anything is written to the socket. The message may quote a header
+        # value (a secret, a key), so it is not repeated.
+        return _failure(UpstreamUnreachable, step, f"the request could not be sent ({type(exc).__name__})", maybe_sent=False)
+    # DecodingError and the rest: after the request went out
+    return _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({type(exc).__name__})", maybe_sent=True)
+
+
+# Characters httpx sends as they are (it percent-encodes the others): a path, and a query.
+_AS_IS = re.compile(r"[!$-;=@-_a-z|~]*(?:\?[!$-;=?-~]+)?")
+
+
+class _Direct:
+    """When ``Upstream`` may hand a request to its aiohttp transport without httpx, and the
+    headers httpx would have sent then.
+
+    Only with the gateway's own transport (a swapped-in one, ``gateway test``'s
+    ``httpx.MockTransport``, gets ``httpx.Request`` objects as before), credentials that are fixed
+    headers or none (a token or a signature is computed on the ``httpx.Request``), and a URL on
+    the provider's own origin that httpx would send unchanged: no character it would
+    percent-encode, no ``.``/``..`` segment it would remove, no query parameters to merge.
+    Tracing off (its header is injected into the ``httpx.Request``)."""
+
+    def __init__(self, transport: AiohttpTransport, prefix: str, host: str, defaults: list[tuple[str, str]],
+                 credentials: list[tuple[str, str]]) -> None:
+        self.transport = transport
+        self.prefix = prefix
+        self._host = host
+        self._defaults = defaults
+        self._default_names = {name.lower() for name, _ in defaults}
+        self._credentials = credentials
+
+    @classmethod
+    def for_(cls, transport: httpx.AsyncBaseTransport, client: httpx.AsyncClient, auth: Authenticator,
+             base_url: str) -> _Direct | None:
+        if not isinstance(transport, AiohttpTransport) or type(auth) not in (Authenticator, StaticAuthenticator):
+            return None
+        try:
+            origin = httpx.URL(base_url).copy_with(raw_path=b"/", fragment=None)
+        except (httpx.InvalidURL, TypeError):
+            return None
+        if not origin.host:
+            return None
+        defaults = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in client.headers.raw]
+        credentials = list(getattr(auth, "headers", {}).items())
+        return cls(transport, str(origin), origin.netloc.decode("ascii"), defaults, credentials)
+
+    def takes(self, url: str) -> bool:
+        if not url.startswith(self.prefix) or len(url) > 65536:
+            return False
+        rest = url[len(self.prefix):]
+        if _AS_IS.fullmatch(rest) is None:
+            return False
+        path = rest.split("?", 1)[0]
+        return "." not in path or not any(part in (".", "..") for part in path.split("/"))
+
+    def headers(self, step_headers: Mapping[str, str]) -> CIMultiDict[str]:
+        """The headers httpx would send, in its order: ``Host`` (unless the step sets one), the
+        client's defaults less those the step sets, the step's, then the credentials set in
+        place (``StaticAuthenticator.apply``). Framing headers are aiohttp's to set, as in
+        ``AiohttpTransport.handle_async_request``."""
+        items: list[tuple[str, str]]
+        if step_headers:
+            names = {name.lower() for name in step_headers}
+            items = [] if "host" in names else [("Host", self._host)]
+            items += [pair for pair in self._defaults if pair[0].lower() not in names]
+            items += step_headers.items()
+        else:
+            items = [("Host", self._host), *self._defaults]
+        for name, value in self._credentials:
+            low = name.lower()
+            found = [i for i, (k, _) in enumerate(items) if k.lower() == low]
+            for i in reversed(found[1:]):
+                del items[i]
+            if found:
+                items[found[0]] = (name, value)
+            else:
+                items.append((name, value))
+        return CIMultiDict(pair for pair in items if pair[0].lower() not in _FRAMING)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -61,6 +61,36 @@ def _mapped(exc: BaseException) -> httpx.TransportError:
     return httpx.ReadError(type(exc).__name__)  # reset, closed before answering
 
 
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> aiohttp.ClientTimeout:
+    # Connecting may take `connect` (after waiting for a free connection: `pool`); then every
+    # read of the answer `read`. Few distinct values (the mapping's timeouts): built once each.
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read,
+                                 connect=None if connect is None else connect + (pool or 0))
+
+
+async def read_raw(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The raw (still encoded) body of an answer as it arrives, aiohttp's errors as httpx's."""
+    content = response.content
+    try:
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                return
+            yield chunk
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise _mapped(exc) from exc
+
+
+def release(response: aiohttp.ClientResponse) -> None:
+    """Done with an answer: its connection back to the pool if it was read to the end, else closed
+    (so an answer refused half-read never leaves bytes in a pooled connection)."""
+    if response.content.is_eof():
+        response.release()
+    else:
+        response.close()
+
+
 class _Body(httpx.AsyncByteStream):
     """The raw (still encoded) body as it arrives; closing it before its end closes the
     connection, so an answer refused half-read never leaves bytes in a pooled connection."""
@@ -69,21 +99,11 @@ class _Body(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._response.content
-        try:
-            while True:
-                chunk = await content.readany()
-                if not chunk:
-                    return
-                yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise _mapped(exc) from exc
+        async for chunk in read_raw(self._response):
+            yield chunk
 
     async def aclose(self) -> None:
-        if self._response.content.is_eof():
-            self._response.release()  # back to the pool
-        else:
-            self._response.close()
+        release(self._response)
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -112,18 +132,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:
             content = await request.aread()
         try:
-            # Connecting may take `connect` (after waiting for a free connection: `pool`);
-            # then every read of the answer `read`.
-            connect = timeout.get("connect")
-            client_timeout = aiohttp.ClientTimeout(
-                total=None, sock_connect=connect, sock_read=timeout.get("read"),
-                connect=None if connect is None else connect + (timeout.get("pool") or 0))
             response = await session.request(request.method, URL(str(request.url), encoded=True), headers=headers,
-                                             data=content or None, allow_redirects=False, timeout=client_timeout)
+                                             data=content or None, allow_redirects=False,
+                                             timeout=_client_timeout(timeout.get("connect"), timeout.get("read"),
+                                                                     timeout.get("pool")))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise _mapped(exc) from exc
         return httpx.Response(response.status, headers=response.raw_headers, stream=_Body(response),
                               request=request, extensions={"http_version": b"HTTP/1.1"})
+
+    async def send(self, method: str, url: str, headers: CIMultiDict[str], content: bytes | None,
+                   timeout: float) -> aiohttp.ClientResponse:
+        """The request without an ``httpx.Request`` around it (``Upstream``'s direct path): ``url``
+        already in the exact form httpx would send, ``headers`` complete, ``timeout`` for every
+        phase as ``httpx.Timeout(timeout)``. The answer is aiohttp's; read it with :func:`read_raw`."""
+        session = self._session or self._open()
+        try:
+            return await session.request(method, URL(url, encoded=True), headers=headers, data=content or None,
+                                         allow_redirects=False, timeout=_client_timeout(timeout, timeout, timeout))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _mapped(exc) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:

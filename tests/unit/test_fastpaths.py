@@ -1,0 +1,187 @@
+"""The hot path's shortcuts give exactly what the general path gives (docs/performance.md, round 2).
+
+Each shortcut skips machinery for the common case: templates evaluated without a Jinja context,
+requests sent to aiohttp without an ``httpx.Request``, webhook routes matched without Litestar,
+the webhook log line redacted per value. Each test here compares the shortcut with the path it
+replaces, on ordinary and awkward inputs, so a shortcut that drifts fails here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from gateway import contracts
+from gateway.auth.kind import Authenticator, StaticAuthenticator
+from gateway.http.dispatch import Headers, _headers, compile_routes, match
+from gateway.language.templating import ENV, REQUEST_ENV, Expr, RenderError, Where
+from gateway.logs import redact
+from gateway.observe.logformat import _masked_values
+from gateway.runtime.upstream.client import _Direct
+from gateway.runtime.upstream.transport import AiohttpTransport
+
+pytestmark = pytest.mark.unit
+
+WHERE = Where("mapping.yaml", "operations.balance.response.value", 3, 5)
+
+
+class Card:
+    """An object with attributes, as a decoded request is."""
+
+    def __init__(self) -> None:
+        self.number = "6006 4911-1111 1111"
+        self.pin = None
+        self.currency = "usd"
+
+
+CTX = {
+    "request": {"identifier": Card(), "metadata": {"store_id": "store-1"}},
+    "steps": {"lookup": {"minor": 5000, "currency": "USD", "items": [1, 2], "zero": 0, "none": None},
+              "skipped": {"minor": None, "response": None}},
+    "vars": {"base_url": "http://x", "empty": ""},
+    "idempotence_key": "k-1",
+}
+
+EXPRESSIONS = [
+    "steps.lookup.currency", " steps.lookup.minor ", "steps.lookup.items", "steps.lookup.zero", "steps.lookup.none",
+    "request.identifier.number", "request.identifier.pin", "request.metadata.store_id", "vars.base_url",
+    "steps.lookup.items.append",  # a method of a list: the sandbox refuses it
+    "steps.lookup.missing", "nothing", "nothing.at.all", "steps.skipped.minor",
+    "request.identifier.number | card_number('upper')", "request.identifier.pin | default(omit, true)",
+    "vars.empty | default('x', true)", "vars.empty | default('x')", "steps.lookup.minor | from_minor(steps.lookup.currency)",
+    "steps.skipped.minor | from_minor('USD')", "request.identifier.currency | upper", "omit", "none", "true",
+    "idempotence_key | derive('issue') | fit_key(64, 'A-Za-z0-9_.:-')", "steps.lookup.items | length",
+    "steps.lookup['currency']", "steps.lookup.minor + 1", "request.identifier.number | card_number(none)",
+]
+
+
+def _outcome(expr: Expr) -> tuple[str, object]:
+    try:
+        return "value", expr.render(CTX)
+    except RenderError as exc:
+        return "error", (exc.message, exc.input)
+
+
+@pytest.mark.parametrize("env", [ENV, REQUEST_ENV], ids=["env", "request_env"])
+@pytest.mark.parametrize("source", EXPRESSIONS)
+def test_a_template_read_directly_renders_what_jinja_renders(env, source):
+    fast = Expr(source, WHERE, env)
+    jinja = Expr(source, WHERE, env)
+    jinja._direct = None  # the compiled Jinja expression only
+    got, want = _outcome(fast), _outcome(jinja)
+    assert got[0] == want[0]
+    if got[0] == "value":
+        assert got[1] is want[1] or got[1] == want[1]
+        assert type(got[1]) is type(want[1])
+    else:
+        assert got[1] == want[1]
+
+
+def test_plain_reads_and_filter_calls_take_the_direct_path():
+    assert Expr("steps.lookup.currency", WHERE)._direct is not None
+    assert Expr("request.identifier.number | card_number('upper')", WHERE, REQUEST_ENV)._direct is not None
+    assert Expr("steps.lookup.minor + 1", WHERE)._direct is None  # arithmetic: Jinja's
+    assert Expr("steps.lookup['currency']", WHERE)._direct is None
+
+
+# --- upstream: the request without httpx ----------------------------------------------------------
+
+
+def _client(base: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(headers={"Accept-Encoding": "gzip, deflate", "User-Agent": "gw/1"})
+
+
+@pytest.mark.parametrize("credentials", [{}, {"Authorization": "Bearer s3cret", "accept": "application/xml"}])
+@pytest.mark.parametrize("step_headers", [
+    {}, {"Accept": "application/json"}, {"accept": "text/plain", "X-Trace": "1"}, {"Host": "other.example"},
+    {"Content-Type": "application/json", "Content-Length": "99", "authorization": "mine"},
+    {"USER-AGENT": "mapping/2", "Connection": "close"},
+])
+def test_direct_headers_are_the_ones_httpx_sends(credentials, step_headers):
+    base = "https://api.example.com:8443/v1"
+    client = _client(base)
+    auth = StaticAuthenticator(dict(credentials)) if credentials else Authenticator()
+    direct = _Direct.for_(AiohttpTransport(4), client, auth, base)
+    assert direct is not None
+    url = "https://api.example.com:8443/v1/cards/lookup"
+    request = client.build_request("POST", url, headers=step_headers, content=b"{}")
+    for name, value in credentials.items():  # StaticAuthenticator.apply
+        request.headers[name] = value
+    # What AiohttpTransport.handle_async_request hands aiohttp from that request
+    want = [(k.decode(), v.decode()) for k, v in request.headers.raw if k.lower() not in (b"content-length", b"transfer-encoding")]
+    assert list(direct.headers(step_headers).items()) == want
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.example.com/v1/cards/lookup", "https://api.example.com/v1/cards/6006%2F4911", "https://api.example.com/",
+    "https://api.example.com/a/./b", "https://api.example.com/a/../b", "https://api.example.com/.well-known/x",
+    "https://api.example.com/a b", "https://api.example.com/a?x=1&y=%20", "https://api.example.com/a?", "https://api.example.com/a#f",
+    "https://api.example.com/caf\u00e9", "https://api.example.com/a{b}", "https://api.example.com/%zz", "https://API.example.com/a",
+    "https://api.example.com:443/a", "https://api.example.com.evil.org/a", "http://api.example.com/a", "https://api.example.com/a?q=\"x\"",
+    "https://api.example.com/a|b~c!$&'()*+,;=:@", "https://api.example.com/a?b=c/d?e",
+])
+def test_a_url_is_sent_directly_only_as_httpx_would_send_it(url):
+    base = "https://api.example.com"
+    direct = _Direct.for_(AiohttpTransport(4), _client(base), Authenticator(), base)
+    assert direct is not None
+    if direct.takes(url):
+        assert str(httpx.URL(url)) == url  # same bytes on the wire
+        assert (httpx.URL(url).scheme, httpx.URL(url).host, httpx.URL(url).port) == ("https", "api.example.com", None)
+
+
+def test_requests_that_need_httpx_keep_it():
+    base = "https://api.example.com"
+    assert _Direct.for_(httpx.MockTransport(lambda r: httpx.Response(200)), _client(base), Authenticator(), base) is None
+
+    class Signing(Authenticator):  # computes on the httpx.Request (hmac, oauth2)
+        pass
+
+    assert _Direct.for_(AiohttpTransport(4), _client(base), Signing(), base) is None
+
+
+# --- webhook routes without Litestar -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/sandbox/gift_card/balance", ("gift_card", "sandbox", "balance", {})),
+    ("/sandbox/gift_card/nonsense", ("gift_card", "sandbox", "nonsense", {})),  # handle answers unknown_operation
+    ("/psp/financial_instruments", ("payment", "psp", "create_instrument", {})),
+    ("/psp/financial_instruments/fi-1/_capture", ("payment", "psp", "capture", {"financial_instrument_id": "fi-1"})),
+    ("/psp/financial_instruments/fi-1/_revoke", ("payment", "psp", "revoke", {"financial_instrument_id": "fi-1"})),
+    ("/sandbox/gift_card/balance/", None), ("//gift_card/balance", None), ("/sandbox/gift_card/", None),
+    ("/sandbox/gift_card", None), ("/sandbox/gift_card/balance/x", None), ("/psp/financial_instruments/fi-1/_other", None),
+    ("/psp/financial_instruments//_capture", None), ("/health", None), ("/", None),
+])
+def test_webhook_paths_match_the_contract_routes(path, expected):
+    assert match(compile_routes(contracts.CONTRACTS), path) == expected
+
+
+def test_request_headers_are_looked_up_in_any_case_and_the_first_repeat_wins():
+    headers = _headers([(b"Content-Type", b"application/json"), (b"x-api-key", b"a"), (b"X-API-KEY", b"b")])
+    assert isinstance(headers, Headers)
+    assert headers.get("content-type") == headers.get("Content-Type") == "application/json"
+    assert headers["X-Api-Key"] == "a" and "X-API-KEY" in headers and headers.get("missing") is None
+
+
+# --- the webhook log line, redacted per value ------------------------------------------------------
+
+
+@pytest.mark.parametrize("fields", [
+    {"request_id": "6006491111111111", "provider": "sandbox", "status": 200, "duration_ms": 1.5},
+    {"request_id": "abc-6006-4911-1111-1111", "provider": "6006 4911 1111 1111", "operation": "balance"},
+    {"message": "card 6006491111111111 refused; pin 1234", "card": "****1111", "calls": 1, "ok": True, "none": None},
+    {"ts": "2026-11-26T07:14:49.123Z", "warning": "no idempotence_key: 12345678 and 1234567"},
+    {"request_id": "1-2-3-4-5-6-7-8", "short": "1234567", "id": "x12345678", "n": 9_999_999, "f": -9_999_999.5},
+])
+def test_the_line_redacted_per_value_is_the_line_redacted_whole(fields):
+    encode = json.dumps
+    masked = _masked_values(dict(fields))
+    assert masked is not None
+    assert json.loads(encode(masked)) == json.loads(redact(encode(fields)))
+
+
+@pytest.mark.parametrize("value", [60064911111111, {"nested": "6006491111111111"}, ["6006491111111111"], 1e12])
+def test_a_line_with_other_values_is_redacted_whole(value):
+    assert _masked_values({"event": "x", "value": value}) is None
