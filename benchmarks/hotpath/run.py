@@ -72,6 +72,7 @@ OBSERVABILITY = {
     "gateway-no-metrics": ("gateway serve --no-metrics", ["--no-metrics"], False),
     "gateway-no-log": ("gateway serve --log-level warning: no line per webhook", [], False),
     "gateway-no-ids": ("no request ids (bare_gateway.py; metrics and the log line on)", [], True),
+    "gateway-no-metrics-ids": ("--no-metrics and no request ids (bare_gateway.py; the log line on)", ["--no-metrics"], True),
     "gateway-bare": ("--no-metrics, --log-level warning and no request ids (bare_gateway.py)", ["--no-metrics"], True),
 }
 ALL_TARGETS = ("provider", "gateway", *ADAPTERS, *VARIANTS, *OBSERVABILITY)
