@@ -273,7 +273,6 @@ def test_the_breaker_opens_answers_at_once_then_half_opens_and_closes(sandbox, t
                 assert (status, body["error_code"]) == (502, "provider_error")
             assert breaker.state == "open"
             assert len(sandbox.calls()) == 3
-            assert metrics.breaker_states()["sandbox"] == "open"  # the gauge and /readyz follow it
             assert 'gateway_upstream_breaker_state{provider="sandbox"} 2.0' in metrics.exposition()[0].decode()
 
             status, body = await webhook(rt, "balance", BALANCE)

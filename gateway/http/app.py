@@ -8,7 +8,6 @@ Error body. Nothing leaves as a bare 500.
 
 from __future__ import annotations
 
-import asyncio
 import traceback
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -30,7 +29,7 @@ from ..observe import metrics, requestid
 from ..plan import GatewayPlan
 from ..runtime.live import Live
 from ..runtime.upstream.client import TransportFactory
-from ..runtime.webhook import BodyReader, handle
+from ..runtime.webhook import handle
 from . import dispatch, health, openapi
 
 _JSON = "application/json"
@@ -42,7 +41,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
                reload_from: str | None = None) -> Litestar:
     """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests.
 
-    ``body_timeout`` bounds reading a webhook's body (``_body_reader``): a body that has not arrived by then is answered 408 and the connection closed.
+    ``body_timeout`` bounds reading a webhook's body (``dispatch.body_reader``): a body that has not arrived by then is answered 408 and the connection closed.
     ``drain_delay``: seconds a worker keeps serving after SIGTERM, with ``/readyz`` at 503 (``health``).
     ``reload_from``: the gateway.yaml that SIGHUP reloads in place (``gateway serve``; see reload.py).
     """
@@ -76,8 +75,10 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
             operation = fixed or params.pop("operation")
             rt = live.enter()  # kept to the end: a reload meanwhile does not change this request's plan
             try:
-                status, content = await handle(rt, request.headers, _body_reader(request, body_timeout), contract_name,
-                                               provider, operation, params)
+                # Reached only when the dispatch steps aside (an app mounted under a root path):
+                # the same body reader, so the same 408 and 413.
+                read = dispatch.body_reader(request.receive, request.headers, plan.max_body_bytes, body_timeout)
+                status, content = await handle(rt, request.headers, read, contract_name, provider, operation, params)
             finally:
                 live.leave(rt)
             # 408: the rest of the body may still be on its way; the connection cannot be reused.
@@ -113,25 +114,6 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
                              on_bug=bug_answer)
     app.asgi_handler = requestid.wrap(fast)
     return app
-
-
-def _body_reader(request: Request[Any, Any, Any], timeout: float) -> BodyReader:
-    async def read() -> bytes:
-        # A client that sends headers and then stalls (or dribbles) its body must not hold a
-        # worker slot forever: the body has `timeout` seconds (`gateway serve --body-timeout`).
-        try:
-            async with asyncio.timeout(timeout):
-                return await request.body()
-        except TimeoutError:
-            error = RequestRejected(f"the request body did not arrive within {timeout:g}s", error_code="request_timeout")
-            error.status = 408  # answered with `Connection: close`
-            raise error from None
-        except HTTPException as exc:
-            if exc.status_code == 413:
-                raise PayloadTooLarge("the request body is larger than this gateway accepts") from None
-            raise RequestRejected(f"the request body could not be read: {exc.detail}") from None
-
-    return read
 
 
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -73,7 +73,6 @@ BUILD_INFO = Gauge(
 
 BreakerState = Literal["closed", "half_open", "open"]
 _BREAKER_VALUES: dict[str, int] = {"closed": 0, "half_open": 1, "open": 2}
-_breakers: dict[str, str] = {}  # this process's breaker states, for /readyz
 _enabled = True
 
 
@@ -184,15 +183,10 @@ def token_fetched(provider: str) -> None:
 
 
 def set_breaker_state(provider: str, state: BreakerState) -> None:
-    """For the circuit breaker: call on every change of a provider's breaker state."""
-    _breakers[provider] = state
+    """For the circuit breaker: call on every change of a provider's breaker state (/readyz reads
+    the live runtime's breakers themselves)."""
     if _enabled:
         BREAKER_STATE.labels(provider).set(_BREAKER_VALUES[state])
-
-
-def breaker_states() -> dict[str, str]:
-    """This process's breaker states by provider (those that ever reported one)."""
-    return dict(_breakers)
 
 
 # --- /metrics ---------------------------------------------------------------------------------

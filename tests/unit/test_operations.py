@@ -51,6 +51,5 @@ def test_breaker_state_gauge():
     assert REGISTRY.get_sample_value("gateway_upstream_breaker_state", {"provider": "sandbox"}) == 2
     metrics.set_breaker_state("sandbox", "half_open")
     assert REGISTRY.get_sample_value("gateway_upstream_breaker_state", {"provider": "sandbox"}) == 1
-    assert metrics.breaker_states()["sandbox"] == "half_open"
     metrics.set_breaker_state("sandbox", "closed")
     assert REGISTRY.get_sample_value("gateway_upstream_breaker_state", {"provider": "sandbox"}) == 0
