@@ -162,7 +162,7 @@ async def main(args: argparse.Namespace) -> None:
             from gateway.observe import logformat
 
             logformat.configure("WARNING" if args.no_log else "INFO", "json")
-            devnull = open(os.devnull, "w")  # noqa: SIM115
+            devnull = open(os.devnull, "w")  # noqa: SIM115, ASYNC230
             for handler in logging.getLogger().handlers:
                 if isinstance(handler, logging.StreamHandler):
                     handler.setStream(devnull)
