@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import msgspec
 
@@ -55,6 +55,16 @@ def event(log: logging.Logger, level: int, name: str, **fields: Any) -> None:
     log.log(level, Fields({"event": name, **fields}))
 
 
+# Writes a structured line without the logging machinery when that gives the same line
+# (gateway.observe.logformat installs it with its own handler); answers False when it cannot.
+_direct: Callable[[logging.Logger, int, Mapping[str, Any]], bool] | None = None
+
+
+def write_directly(writer: Callable[[logging.Logger, int, Mapping[str, Any]], bool] | None) -> None:
+    global _direct
+    _direct = writer
+
+
 def webhook(**fields: Any) -> None:
     """Log one webhook outcome; ``fields`` must already be safe (masked). A field that is None
     is left out (an issue whose card number is not known logs no ``card``, not ``null``)."""
@@ -63,4 +73,6 @@ def webhook(**fields: Any) -> None:
     scope = context.current()
     if scope is not None:  # the server span reports the same outcome
         scope.result = fields
-    logger.log(level, Fields({"event": "webhook", **fields}))
+    line = {"event": "webhook", **fields}
+    if _direct is None or not _direct(logger, level, line):
+        logger.log(level, Fields(line))

@@ -179,7 +179,10 @@ async def main(args: argparse.Namespace) -> None:
                     await _batch(app, path, args.requests, args.concurrency[-1])
                     prof.disable()
                     out = io.StringIO()
-                    pstats.Stats(prof, stream=out).sort_stats(args.sort).print_stats(args.lines)
+                    stats = pstats.Stats(prof, stream=out).sort_stats(args.sort)
+                    stats.print_stats(args.lines)
+                    if args.callers:
+                        stats.print_callers(args.callers)
                     print(out.getvalue())
                     return
                 results: dict[tuple[str, int], list[float]] = {}
@@ -216,6 +219,7 @@ if __name__ == "__main__":
     parser.add_argument("--profile", choices=["gateway", "litestar-aiohttp"])
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--lines", type=int, default=45)
+    parser.add_argument("--callers", help="also print who calls the functions matching this")
     arguments = parser.parse_args()
     try:
         import uvloop

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import jinja2
+import msgspec
 from jinja2 import StrictUndefined, nodes
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -203,6 +204,15 @@ class Const(Value):
 
 
 Direct = Callable[[Mapping[str, Any]], Any]  # a render without Jinja's machinery, or _MISSING
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+@functools.lru_cache(maxsize=1024)
+def _struct_fields(kind: type) -> frozenset[str]:
+    """The public fields of a msgspec Struct type; nothing for any other type."""
+    if not issubclass(kind, msgspec.Struct):
+        return frozenset()
+    return frozenset(name for name in kind.__struct_fields__ if not name.startswith("_"))
 
 
 def _direct(env: jinja2.Environment, source: str) -> Direct | None:
@@ -239,11 +249,24 @@ def _direct_node(env: jinja2.Environment, node: nodes.Node) -> Direct | None:
         if inner is None:
             return None
         attr, getattr_ = node.attr, env.getattr
+        plain = not attr.startswith("_")  # the sandbox refuses any `_name`: its getattr decides
 
         def get(ctx: Mapping[str, Any]) -> Any:
             value = inner(ctx)
             if value is _MISSING:
                 return value
+            kind = type(value)
+            if plain:
+                # The sandbox's answer for plain data, without its checks: a dict's key (unless
+                # the dict has an attribute of that name, which Jinja would read first), a
+                # msgspec Struct's field (data NewStore sent, never a callable or a type).
+                if kind is dict:
+                    if attr not in _DICT_ATTRIBUTES:
+                        found = value.get(attr, _MISSING)
+                        if found is not _MISSING:
+                            return found
+                elif attr in _struct_fields(kind):
+                    return getattr(value, attr)
             value = getattr_(value, attr)
             return _MISSING if isinstance(value, jinja2.Undefined) else value
         return get

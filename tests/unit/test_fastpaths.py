@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import msgspec
 import pytest
 
 from gateway import contracts
@@ -36,9 +37,24 @@ class Card:
         self.currency = "usd"
 
 
+class Identifier(msgspec.Struct):
+    """A decoded NewStore request is made of msgspec Structs."""
+
+    number: str
+    pin: str | None = None
+    keys: str = "a field named like a dict's method"
+
+
+class Decoded(msgspec.Struct):
+    identifier: Identifier
+    metadata: dict | None = None
+
+
 CTX = {
     "request": {"identifier": Card(), "metadata": {"store_id": "store-1"}},
-    "steps": {"lookup": {"minor": 5000, "currency": "USD", "items": [1, 2], "zero": 0, "none": None},
+    "decoded": Decoded(Identifier("6006 4911 1111 1111"), {"store_id": "store-1", "items": "a key named like a method"}),
+    "steps": {"lookup": {"minor": 5000, "currency": "USD", "items": [1, 2], "zero": 0, "none": None,
+                         "keys": "a key named like a method", "_private": "a key with an underscore"},
               "skipped": {"minor": None, "response": None}},
     "vars": {"base_url": "http://x", "empty": ""},
     "idempotence_key": "k-1",
@@ -54,6 +70,11 @@ EXPRESSIONS = [
     "steps.skipped.minor | from_minor('USD')", "request.identifier.currency | upper", "omit", "none", "true",
     "idempotence_key | derive('issue') | fit_key(64, 'A-Za-z0-9_.:-')", "steps.lookup.items | length",
     "steps.lookup['currency']", "steps.lookup.minor + 1", "request.identifier.number | card_number(none)",
+    # plain data read without the sandbox's checks: dicts' keys and Structs' fields, and what stays the sandbox's
+    "decoded.identifier.number", "decoded.identifier.pin", "decoded.identifier.keys", "decoded.identifier.missing",
+    "decoded.identifier.__class__", "decoded.identifier.__struct_fields__", "decoded.metadata.store_id",
+    "decoded.metadata.items", "decoded.metadata.missing", "steps.lookup.keys", "steps.lookup.get", "steps.lookup._private",
+    "steps.lookup.__class__", "decoded.identifier.number | card_number('upper')",
 ]
 
 
@@ -185,3 +206,18 @@ def test_the_line_redacted_per_value_is_the_line_redacted_whole(fields):
 @pytest.mark.parametrize("value", [60064911111111, {"nested": "6006491111111111"}, ["6006491111111111"], 1e12])
 def test_a_line_with_other_values_is_redacted_whole(value):
     assert _masked_values({"event": "x", "value": value}) is None
+
+
+@pytest.mark.parametrize("raw", [
+    (),
+    ((b"Content-Type", b"application/json"), (b"Content-Length", b"12")),
+    ((b"Set-Cookie", b"a=1"), (b"X-Trace", b"t"), (b"set-cookie", b"b=2"), (b"SET-COOKIE", b"c=3")),
+    ((b"X-Name", "caf\u00e9".encode()), (b"Content-Type", b"text/plain")),  # not ASCII: UTF-8
+    ((b"X-Name", b"\xff\xfe"), (b"Content-Type", b"text/plain")),  # not UTF-8 either
+    ((b"Empty", b""), (b"empty", b"x")),
+])
+def test_an_answers_headers_read_directly_are_httpxs(raw):
+    from gateway.runtime.upstream.client import plain_headers
+
+    assert plain_headers(raw) == dict(httpx.Headers(raw))
+    assert list(plain_headers(raw)) == list(dict(httpx.Headers(raw)))

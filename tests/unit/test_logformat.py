@@ -115,3 +115,64 @@ def test_uvicorn_log_config_is_accepted_by_dictconfig():
     finally:
         logging.getLogger().handlers[:] = saved[0]
         logging.getLogger().setLevel(saved[1])
+
+
+def _configured(level="INFO"):
+    """The gateway's logging, writing into a string; restored by the caller (``_restore``)."""
+    import io
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    logformat.configure(level, "json")
+    stream = io.StringIO()
+    root.handlers[0].setStream(stream)
+    return stream, saved
+
+
+def _restore(saved):
+    root = logging.getLogger()
+    root.handlers[:], level = saved
+    root.setLevel(level)
+    logs.write_directly(None)
+
+
+def test_the_webhook_line_written_directly_is_the_handlers_line_byte_for_byte(monkeypatch):
+    fields = {"request_id": "req-9", "provider": "sandbox", "operation": "balance", "card": "****1111",
+              "outcome": "ok", "status": 200, "calls": 1, "duration_ms": 1.4,
+              "message": "card 6006 4911 1111 1111 refused"}
+    monkeypatch.setattr(logformat.time, "time", lambda: 1795320098.1234)
+    stream, saved = _configured()
+    try:
+        scope = RequestScope("req-9", provider="sandbox", operation="balance")
+        _in_request(lambda: logs.webhook(**fields), scope)
+        direct = stream.getvalue()
+        logs.write_directly(None)  # the same call through the logging machinery
+        record = _record(logs.Fields({"event": "webhook", **fields}))
+        through_handler = _in_request(lambda: logformat.JsonFormatter().format(record), scope) + "\n"
+    finally:
+        _restore(saved)
+    assert direct == through_handler
+    assert "6006" not in direct and "****1111 refused" in direct
+
+
+def test_the_direct_line_steps_aside_for_any_other_handler_filter_or_level(caplog):
+    stream, saved = _configured()
+    try:
+        root = logging.getLogger()
+        root.addHandler(caplog.handler)  # a second handler on the root (pytest's): the record must reach it
+        try:
+            logs.webhook(provider="sandbox", operation="balance", status=200)
+        finally:
+            root.removeHandler(caplog.handler)
+        assert [r.msg.fields["status"] for r in caplog.records if isinstance(r.msg, logs.Fields)] == [200]
+        logging.getLogger("gateway.runtime.webhook").setLevel(logging.WARNING)
+        try:
+            logs.webhook(provider="sandbox", operation="balance", status=200)  # below the level: nothing
+            logs.webhook(provider="sandbox", operation="balance", status=503)  # a warning: written
+        finally:
+            logging.getLogger("gateway.runtime.webhook").setLevel(logging.NOTSET)
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        # the first through the logging machinery (both handlers), the last directly
+        assert [(line["level"], line["status"]) for line in lines] == [("info", 200), ("warning", 503)]
+    finally:
+        _restore(saved)
