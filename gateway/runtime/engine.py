@@ -14,6 +14,7 @@ webhook may have reached the provider, which decides ``request_accepted`` for un
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, NamedTuple
 
@@ -214,17 +215,21 @@ def _render_request(provider: ProviderPlan, step: StepPlan, ctx: dict[str, Any])
         raise BodyError("the step's `url` must render to an absolute http(s) URL")
     params = {k: _scalar(v) for k, v in step.query.render(ctx).items() if v is not None}
     headers: dict[str, str] = {}
+    names: dict[str, str] = {}  # lowercase name -> the name in `headers`
     for source in (provider.mapping.headers.render(ctx), step.headers.render(ctx)):
         for name, value in source.items():
-            for existing in [h for h in headers if h.lower() == name.lower()]:
+            low = name.lower()
+            existing = names.pop(low, None)
+            if existing is not None:
                 del headers[existing]  # a step's header replaces the mapping's, whatever its case
             if value is not None:
                 headers[name] = _header_value(name, value)
+                names[low] = name
     content = None
     if step.body.kind != "none":
         assert step.body.value is not None
         content = ENCODERS[step.body.kind](step.body.value.render(ctx))
-        if not any(h.lower() == "content-type" for h in headers):
+        if "content-type" not in names:
             headers["Content-Type"] = step.body.content_type or "application/octet-stream"
     return OutboundRequest(step.method, url, params, headers, content, route=step.target.route)
 
@@ -330,9 +335,12 @@ def _truthy(value: Any) -> bool:
     return True
 
 
+_NOT_IN_A_HEADER = re.compile(r"[^\x20-\x7e]")  # non-ASCII, or a control character (tab included)
+
+
 def _header_value(name: str, value: Any) -> str:
     text = _scalar(value)
-    if not text.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _NOT_IN_A_HEADER.search(text) is not None:
         # e.g. a non-ASCII idempotence key: fit it with `fit_key(n, 'A-Za-z0-9_-')`, which hashes it
         raise BodyError(f"header `{name}` renders to a value with non-ASCII or control characters")
     return text

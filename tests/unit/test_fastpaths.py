@@ -13,6 +13,8 @@ import json
 import httpx
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway import contracts
 from gateway.auth.kind import Authenticator, StaticAuthenticator
@@ -221,3 +223,51 @@ def test_an_answers_headers_read_directly_are_httpxs(raw):
 
     assert plain_headers(raw) == dict(httpx.Headers(raw))
     assert list(plain_headers(raw)) == list(dict(httpx.Headers(raw)))
+
+
+def test_a_header_value_is_refused_for_exactly_the_characters_it_always_was():
+    from gateway.runtime.engine import _header_value
+    from gateway.runtime.upstream.codecs import BodyError
+
+    for code in [*range(0x300), 0x2028, 0xFEFF, 0x1F600]:
+        text = f"a{chr(code)}b"
+        refused = not text.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)  # the rule as first written
+        try:
+            _header_value("X-Test", text)
+            got = False
+        except BodyError:
+            got = True
+        assert got == refused, hex(code)
+
+
+@given(mapping=st.dictionaries(st.sampled_from(["Accept", "accept", "X-Key", "x-key", "X-KEY", "Content-Type"]),
+                               st.one_of(st.none(), st.just("v1")), max_size=4),
+       step=st.dictionaries(st.sampled_from(["ACCEPT", "x-key", "Idempotency-Key", "content-type", "X-Other"]),
+                            st.one_of(st.none(), st.just("v2")), max_size=4))
+def test_a_steps_headers_replace_the_mappings_in_any_case_as_before(mapping, step):
+    from gateway.language.templating import Const, DictValue
+    from gateway.runtime.engine import _render_request
+
+    def first_written(*sources):  # the merge as first written: a scan of every header per name
+        headers = {}
+        for source in sources:
+            for name, value in source.items():
+                for existing in [h for h in headers if h.lower() == name.lower()]:
+                    del headers[existing]
+                if value is not None:
+                    headers[name] = value
+        if not any(h.lower() == "content-type" for h in headers):
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    class Plan:  # only what _render_request reads
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    target = Plan(render=lambda ctx, base: "http://provider.test/v1", route="/v1")
+    body = Plan(kind="json", value=Const({"a": 1}), content_type="application/json")
+    step_plan = Plan(target=target, query=DictValue(()), headers=DictValue(tuple((k, Const(v)) for k, v in step.items())),
+                     body=body, method="POST")
+    provider = Plan(base_url="http://provider.test", mapping=Plan(headers=DictValue(tuple((k, Const(v)) for k, v in mapping.items()))))
+    sent = _render_request(provider, step_plan, {})
+    assert list(sent.headers.items()) == list(first_written(mapping, step).items())
