@@ -19,6 +19,7 @@ from .observe import context
 
 logger = logging.getLogger("gateway.runtime.webhook")
 
+_SEPARATORS = re.compile(r"[\s\-]")
 _DIGIT_RUN = re.compile(r"(?<![\w])(?:\d[ \-]?){7,}\d(?![\w])")
 _encode = msgspec.json.Encoder(enc_hook=str).encode
 
@@ -27,7 +28,7 @@ def mask_card(number: str | None) -> str | None:
     """``6006491111111111`` -> ``****1111``; short values are fully masked."""
     if not number:
         return None
-    clean = re.sub(r"[\s\-]", "", number)
+    clean = _SEPARATORS.sub("", number)
     return "****" + clean[-4:] if len(clean) > 8 else "****"
 
 
