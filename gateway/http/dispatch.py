@@ -28,6 +28,7 @@ import asyncio
 from typing import Any, Awaitable, Callable, Iterable, Mapping, MutableMapping
 
 from ..errors import PayloadTooLarge, RequestRejected
+from ..runtime import deadlines
 from ..runtime.live import Live
 from ..runtime.webhook import BodyReader, handle
 
@@ -107,7 +108,7 @@ def body_reader(receive: Receive, headers: Mapping[str, str], max_body: int, tim
         # A client that sends headers and then stalls (or dribbles) its body must not hold a
         # worker slot forever: the body has `timeout` seconds (`gateway serve --body-timeout`).
         try:
-            async with asyncio.timeout(timeout):
+            async with deadlines.at(asyncio.get_running_loop().time() + timeout):
                 return await _read_all(receive, headers, max_body)
         except TimeoutError:
             error = RequestRejected(f"the request body did not arrive within {timeout:g}s", error_code="request_timeout")

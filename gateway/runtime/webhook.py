@@ -26,6 +26,7 @@ from ..errors import (
 from ..observe import context, metrics
 from ..plan import GatewayPlan, OperationPlan, ProviderPlan
 from . import admission as inbound
+from . import deadlines
 from .engine import RunState, run_operation
 from .idempotency import Answer
 from .lifecycle import Runtime
@@ -119,7 +120,7 @@ async def execute(provider: ProviderPlan, upstream: Upstream, op: OperationPlan,
         try:
             loop_deadline = asyncio.get_running_loop().time() + (deadline_at - time.monotonic())
             state.deadline = loop_deadline
-            async with asyncio.timeout_at(loop_deadline):
+            async with deadlines.at(loop_deadline):
                 result = await run_operation(provider, upstream, op, decoded, state, path=path)
         except TimeoutError:
             raise DeadlineExceeded(
