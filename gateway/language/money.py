@@ -110,9 +110,15 @@ def to_minor(value: object, currency_or_exponent: str | int) -> int:
     return int(amount.scaleb(exp, _EXACT))
 
 
+_QUANTA = [Decimal(1).scaleb(-places) for places in range(9)]
+_WHOLE_LIMIT = 10**40  # what to_decimal accepts of a whole number
+
+
 def from_minor(value: object, currency_or_exponent: str | int) -> Decimal:
     """1050 USD -> Decimal("10.50")."""
     exp = exponent(currency_or_exponent)
+    if type(value) is int and -_WHOLE_LIMIT < value < _WHOLE_LIMIT:  # the common case, none of the checks below can fail
+        return Decimal(value).scaleb(-exp, _EXACT).quantize(_QUANTA[exp], context=_EXACT)
     minor = to_decimal(value)
     if decimal_places(minor) > 0:
         raise MoneyError("a minor-unit amount must be a whole number")

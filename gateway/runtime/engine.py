@@ -67,7 +67,7 @@ class RunState:
             self.trace.append(event)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 4-5x (built per webhook)
 class Result:
     """NewStore's response, validated, and its exact bytes."""
 
@@ -106,7 +106,8 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
             state.note(Skipped(step.name))
             return _skipped(step)
         request = _render_request(provider, step, ctx)
-        state.note(Sent(step.name, request))
+        if state.trace is not None:
+            state.note(Sent(step.name, request))
     except RenderError as exc:
         if exc.input:
             raise RequestRejected(f"step `{step.name}`: {exc.message}", request_accepted=state.sent,
@@ -243,8 +244,8 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
     except ParseFailure as exc:
         body, parse_error = None, str(exc)
     raw = {"status": response.status, "headers": dict(response.headers), "body": body}
-    state.note(Answered(step.name, response.status, raw["headers"],
-                              body if parse_error is None else response.content))
+    if state.trace is not None:  # (the events are built only when someone reads them)
+        state.note(Answered(step.name, response.status, raw["headers"], body if parse_error is None else response.content))
 
     rule = _first_match((step.errors, op.errors, provider.mapping.errors), response.status, body, parse_error is None)
     if rule is not None:
@@ -275,7 +276,8 @@ def _interpret(provider: ProviderPlan, op: OperationPlan, step: StepPlan, ctx: d
             result[name] = expressions.search(expr, body)
         except expressions.ExpressionError as exc:
             raise _mapping_error(provider, op, step, f"extracting `{name}` failed: {exc}", state) from None
-    state.note(Extracted(step.name, {k: v for k, v in result.items() if k != "response"}))
+    if state.trace is not None:
+        state.note(Extracted(step.name, {k: v for k, v in result.items() if k != "response"}))
     return result
 
 

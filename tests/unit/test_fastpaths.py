@@ -135,6 +135,13 @@ def test_direct_headers_are_the_ones_httpx_sends(credentials, step_headers):
     # What AiohttpTransport.handle_async_request hands aiohttp from that request
     want = [(k.decode(), v.decode()) for k, v in request.headers.raw if k.lower() not in (b"content-length", b"transfer-encoding")]
     assert list(direct.headers(step_headers).items()) == want
+    # The layout worked out for these names serves the next request with other values
+    again = {name: f"{value}-2" for name, value in step_headers.items()}
+    request = client.build_request("POST", url, headers=again, content=b"{}")
+    for name, value in credentials.items():
+        request.headers[name] = value
+    want = [(k.decode(), v.decode()) for k, v in request.headers.raw if k.lower() not in (b"content-length", b"transfer-encoding")]
+    assert list(direct.headers(again).items()) == want
 
 
 @pytest.mark.parametrize("url", [
@@ -271,3 +278,23 @@ def test_a_steps_headers_replace_the_mappings_in_any_case_as_before(mapping, ste
     provider = Plan(base_url="http://provider.test", mapping=Plan(headers=DictValue(tuple((k, Const(v)) for k, v in mapping.items()))))
     sent = _render_request(provider, step_plan, {})
     assert list(sent.headers.items()) == list(first_written(mapping, step).items())
+
+
+@given(value=st.one_of(st.integers(), st.sampled_from([10**40 - 1, 10**40, -(10**40) + 1, -(10**40), 0, -1])),
+       currency=st.sampled_from(["USD", "JPY", "KWD", "CLF", "usd", 0, 2, 8]))
+def test_from_minor_of_a_whole_number_is_what_the_general_path_gives(value, currency):
+    from gateway.language import money
+
+    def general():  # the whole-number shortcut off: a bool-free int subclass takes the general path
+        class Whole(int):
+            pass
+        return money.from_minor(Whole(value), currency)
+
+    outcomes = []
+    for run in (lambda: money.from_minor(value, currency), general):
+        try:
+            result = run()
+            outcomes.append(("value", result, str(result)))
+        except money.MoneyError as exc:
+            outcomes.append(("error", str(exc), None))
+    assert outcomes[0] == outcomes[1]

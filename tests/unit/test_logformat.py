@@ -176,3 +176,26 @@ def test_the_direct_line_steps_aside_for_any_other_handler_filter_or_level(caplo
         assert [(line["level"], line["status"]) for line in lines] == [("info", 200), ("warning", 503)]
     finally:
         _restore(saved)
+
+
+def test_ids_are_uuid4s_all_different_and_a_forked_worker_makes_its_own():
+    import uuid
+
+    from gateway.observe.context import new_id
+
+    ids = [new_id() for _ in range(1000)]  # several reads of the random source
+    assert len(set(ids)) == 1000
+    assert all(uuid.UUID(hex=i).version == 4 and uuid.UUID(hex=i).variant == uuid.RFC_4122 for i in ids)
+    new_id()  # the parent holds unread random bytes now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, written back to the parent
+        os.close(read)
+        os.write(write, "".join(new_id() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 4096).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = "".join(new_id() for _ in range(5))
+    assert len(child) == 160 and child != parent
