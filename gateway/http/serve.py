@@ -105,12 +105,13 @@ class HttpFront(HttpToolsProtocol):
         self.phase: str | None = "idle"
         self.header_bytes = 0
         self.deadline: asyncio.TimerHandle | None = None
+        self.armed: str | None = None  # the phase `deadline` was set for
 
     # --- connection ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self.header_timeout)
+        self._arm(self.header_timeout, "idle")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -118,11 +119,20 @@ class HttpFront(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.phase == "headers" and not self.transport.is_closing():
+        phase = self.phase
+        if phase is None or self.transport.is_closing():
+            return
+        if phase == "headers":
             self.header_bytes += len(data)
             if self.header_bytes > MAX_HEADER_BYTES:
                 self._answer_and_close(431, "request_headers_too_large",
                                        f"the request line and headers exceed {MAX_HEADER_BYTES} bytes")
+                return
+        if phase != self.armed:
+            # A request still incomplete after what arrived: its phase's deadline starts now. A
+            # request that arrives whole in one read (the common case) never sets a timer: two
+            # loop timers set and cancelled per request were ~2% of a webhook (docs/performance.md).
+            self._arm(self.header_timeout if phase == "headers" else self.body_timeout, phase)
 
     def send_400_response(self, msg: str) -> None:
         """Unparseable HTTP (uvicorn's plain-text 400): the Error body instead, then close."""
@@ -134,14 +144,12 @@ class HttpFront(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.phase = "headers"
+        self.phase = "headers"  # its deadline is set at the end of data_received if still incomplete
         self.header_bytes = 0
-        self._arm(self.header_timeout)
 
     def on_headers_complete(self) -> None:
         self.phase = "body"
         self.header_bytes = 0
-        self._arm(self.body_timeout)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -151,11 +159,13 @@ class HttpFront(HttpToolsProtocol):
 
     # --- deadlines ---------------------------------------------------------------------------
 
-    def _arm(self, seconds: float) -> None:
+    def _arm(self, seconds: float, phase: str) -> None:
         self._disarm()
+        self.armed = phase
         self.deadline = self.loop.call_later(seconds, self._expired)
 
     def _disarm(self) -> None:
+        self.armed = None
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None

@@ -61,6 +61,20 @@ def _mapped(exc: BaseException) -> httpx.TransportError:
     return httpx.ReadError(type(exc).__name__)  # reset, closed before answering
 
 
+# aiohttp adds these when a request lacks them (and offers `br` when brotli is installed, which the
+# bounded decoder refuses): a request sends only what httpx would have sent.
+_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent")
+
+
+def _unset(headers: CIMultiDict[str]) -> tuple[str, ...] | None:
+    """The automatic headers aiohttp must not add to this request; None when it has all of them
+    (always, from ``Upstream``: httpx's defaults are in every request). Asking aiohttp to skip
+    them on every request cost ~2% of a webhook (a sort and two header copies per request)."""
+    if "Accept" in headers and "Accept-Encoding" in headers and "User-Agent" in headers:
+        return None
+    return _AUTO_HEADERS
+
+
 @functools.lru_cache(maxsize=64)
 def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> aiohttp.ClientTimeout:
     # Connecting may take `connect` (after waiting for a free connection: `pool`); then every
@@ -118,8 +132,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ssl=shared_ssl_context(),
                                          keepalive_timeout=KEEPALIVE_SECONDS)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
-                                              cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(),
-                                              skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"))
+                                              cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout())
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -133,7 +146,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             content = await request.aread()
         try:
             response = await session.request(request.method, URL(str(request.url), encoded=True), headers=headers,
-                                             data=content or None, allow_redirects=False,
+                                             data=content or None, allow_redirects=False, skip_auto_headers=_unset(headers),
                                              timeout=_client_timeout(timeout.get("connect"), timeout.get("read"),
                                                                      timeout.get("pool")))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -149,7 +162,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session or self._open()
         try:
             return await session.request(method, URL(url, encoded=True), headers=headers, data=content or None,
-                                         allow_redirects=False, timeout=_client_timeout(timeout, timeout, timeout))
+                                         allow_redirects=False, timeout=_client_timeout(timeout, timeout, timeout),
+                                         skip_auto_headers=_unset(headers))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise _mapped(exc) from exc
 

@@ -1,0 +1,57 @@
+"""What the aiohttp transport puts on the wire: exactly the headers it is given, plus the framing
+aiohttp sets from the body, never aiohttp's own Accept, Accept-Encoding (which would offer ``br``)
+or User-Agent, whether or not the request already has them. A raw socket server on loopback
+records the bytes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from multidict import CIMultiDict
+
+from gateway.runtime.upstream.transport import AiohttpTransport, read_raw, release
+
+
+async def _capture(headers: CIMultiDict[str]) -> list[tuple[str, str]]:
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head)
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = AiohttpTransport(2)
+    try:
+        response = await transport.send("POST", f"http://127.0.0.1:{port}/v1/cards", headers, b'{"a":1}', 5.0)
+        async for _ in read_raw(response):
+            pass
+        release(response)
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+    lines = seen[0].decode("latin-1").split("\r\n")[1:-2]
+    return [(name, value.strip()) for name, value in (line.split(":", 1) for line in lines)]
+
+
+@pytest.mark.parametrize("given", [
+    [("Host", "127.0.0.1"), ("Accept", "application/json"), ("Accept-Encoding", "gzip, deflate"), ("User-Agent", "gw/1"),
+     ("X-Key", "k"), ("Content-Type", "application/json")],
+    # none of aiohttp's automatic headers: it must not add them
+    [("Host", "127.0.0.1"), ("X-Key", "k"), ("Content-Type", "application/json")],
+    [("Host", "127.0.0.1"), ("Accept-Encoding", "gzip"), ("Content-Type", "application/json")],
+])
+def test_the_transport_sends_the_headers_it_is_given_and_no_automatic_ones(given):
+    # (the engine gives every request with a body its Content-Type; aiohttp would add one otherwise)
+    sent = asyncio.run(_capture(CIMultiDict(given)))
+    names = [name.lower() for name, _ in sent]
+    assert [pair for pair in sent if pair[0].lower() != "content-length"] == given
+    assert names.count("content-length") == 1
