@@ -92,3 +92,54 @@ def test_a_webhook_leaves_no_cycle_for_the_garbage_collector(sandbox, tmp_path):
     assert answers == [(200, {"value": 100.0, "currency": "USD"})] * 50
     # Each of the 50 webhooks used to leave ~13 objects in cycles (3 JMESPath interpreters).
     assert left < 10, f"{left} objects in reference cycles after 50 webhooks"
+
+
+def test_gateway_serves_app_settles_the_heap_at_startup_and_other_apps_leave_the_collector_alone(sandbox, tmp_path):
+    from litestar.testing import TestClient
+
+    from gateway.compile.gateway_file import load
+    from gateway.http.app import create_app
+
+    config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox)})
+    plan, _ = load(config)
+    saved = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(plan, settle_heap=True)) as client:  # as `gateway serve` builds it
+            assert client.get("/health").status_code == 200
+            assert gc.get_freeze_count() > 0  # the started server's objects are out of the scans
+        gc.unfreeze()
+        gc.set_threshold(*saved)
+        with TestClient(create_app(plan)) as client:  # the tests' apps (and any embedding application)
+            assert client.get("/health").status_code == 200
+            assert gc.get_freeze_count() == 0 and gc.get_threshold() == saved
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
+
+
+def test_a_replaced_runtime_calls_after_retire_once_it_is_closed(sandbox, tmp_path):
+    from gateway.compile.gateway_file import load
+    from gateway.runtime.live import Live
+
+    config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox)})
+    plan, _ = load(config)
+    calls: list[str] = []
+
+    async def main() -> None:
+        live = Live()
+        await live.start(plan)
+        live.after_retire = lambda: calls.append("settled")
+        old = live.enter()  # a request still running on the old plan
+        await live.replace(plan)
+        await asyncio.sleep(0.05)
+        assert calls == []  # not while the old plan still serves a request
+        live.leave(old)
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if calls:
+                break
+        await live.stop()
+
+    asyncio.run(main())
+    assert calls == ["settled"]

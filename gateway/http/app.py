@@ -27,6 +27,7 @@ from ..errors import (
 )
 from ..observe import metrics, requestid
 from ..plan import GatewayPlan
+from ..runtime import heap
 from ..runtime.live import Live
 from ..runtime.upstream.client import TransportFactory
 from ..runtime.webhook import handle
@@ -38,12 +39,14 @@ DEFAULT_BODY_TIMEOUT = 10.0  # seconds for a request body to arrive (`gateway se
 
 def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None = None,
                body_timeout: float = DEFAULT_BODY_TIMEOUT, drain_delay: float = 0.0,
-               reload_from: str | None = None) -> Litestar:
+               reload_from: str | None = None, settle_heap: bool = False) -> Litestar:
     """Build the app from a compiled plan; ``transport_factory`` is the network seam for tests.
 
     ``body_timeout`` bounds reading a webhook's body (``dispatch.body_reader``): a body that has not arrived by then is answered 408 and the connection closed.
     ``drain_delay``: seconds a worker keeps serving after SIGTERM, with ``/readyz`` at 503 (``health``).
     ``reload_from``: the gateway.yaml that SIGHUP reloads in place (``gateway serve``; see reload.py).
+    ``settle_heap``: freeze the started server's objects out of the garbage collector's scans, and
+    again after a reload (``gateway serve``; see runtime/heap.py).
     """
     live = Live()  # the Runtime requests use; a reload replaces it (runtime/live.py)
     readiness = health.Readiness()
@@ -51,6 +54,9 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         await live.start(plan, transport_factory)
+        if settle_heap:
+            heap.settle()
+            live.after_retire = heap.settle
         readiness.started = True
         unwatch = health.watch_sigterm(readiness, drain_delay)
         try:

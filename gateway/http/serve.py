@@ -72,7 +72,7 @@ def app_from_environment() -> Litestar:
     metrics.configure(os.environ.get(APP_ENVIRONMENT["metrics"], "on") != "off")
     app = create_app(plan, body_timeout=_front_setting("body_timeout", DEFAULT_BODY_TIMEOUT),
                      drain_delay=float(os.environ.get(APP_ENVIRONMENT["drain_delay"]) or 0),
-                     reload_from=os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
+                     reload_from=os.environ.get("GATEWAY_CONFIG", "gateway.yaml"), settle_heap=True)
     return one_line_startup_failures(app, plan)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 from ..plan import GatewayPlan
 from .lifecycle import Runtime, close_runtime, open_runtime
@@ -25,6 +26,8 @@ class Live:
         self._users: dict[int, int] = {}  # id(Runtime) -> requests using it
         self._drained: dict[int, asyncio.Event] = {}  # replaced Runtimes still in use
         self._retiring: set[asyncio.Task[None]] = set()
+        # Called once a replaced Runtime is closed (gateway serve: heap.settle, see http/app.py).
+        self.after_retire: Callable[[], None] | None = None
 
     def enter(self) -> Runtime:
         rt = self.current
@@ -68,6 +71,8 @@ class Live:
         finally:
             del self._drained[id(rt)]
             await close_runtime(rt)
+            if self.after_retire is not None:
+                self.after_retire()
 
     @property
     def draining(self) -> int:
