@@ -218,3 +218,4 @@ def test_serve_text_format_is_one_readable_line_per_event(tmp_path):
     assert re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z INFO +gateway\.runtime\.webhook \[dev-1 sandbox/balance\] webhook ", line)
     assert "outcome=ok" in line and "status=200" in line and "card=****1111" in line
     assert not any(line.startswith("{") for line in text.splitlines())
+    assert "uvicorn.access" not in text  # no access line without --access-log (the webhook line says more)

@@ -183,8 +183,12 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     logs.write_directly(_Direct(handler, root) if fmt == "json" else None)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        # uvicorn turns its access lines off (without --access-log) by stopping their propagation:
+        # that choice stays, or every request would log an access line (~5% of a webhook's CPU).
+        if name != "uvicorn.access":
+            logger.propagate = True
     # What the lines never show is not collected per record (the logging documentation's
     # "Optimization" switches): the caller's file and line, the thread, the multiprocessing name.
     # A record cost about as much as formatting it (docs/performance.md).
