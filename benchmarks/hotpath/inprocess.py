@@ -157,6 +157,9 @@ async def main(args: argparse.Namespace) -> None:
             spans = {name: _Lifespan(app) for name, (app, _) in apps.items()}
             for span in spans.values():
                 await span.start()
+            from gateway.runtime import heap
+
+            heap.settle()  # as gateway serve does once started (the adapter gets it too: same process)
             # The adapter's Litestar configures logging at startup: the gateway's comes back, as in
             # its own process, and its lines go where a service's would: a file descriptor.
             from gateway.observe import logformat

@@ -39,6 +39,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_KNOWN_PATHS = 4096
 # A webhook route as segments: a literal, or None for a `{name:str}` parameter (the first is the provider).
 Route = tuple[str, str | None, tuple[str | None, ...], tuple[str, ...]]  # contract, fixed operation, segments, params
 
@@ -151,13 +152,21 @@ def webhooks(app: ASGIApp, live: Live, table: dict[int, list[Route]], *, max_bod
     ``reserved``: first path segments of the app's other routes (``schema``, ``health``, ...),
     which Litestar prefers over a ``{provider}`` parameter: those paths stay Litestar's."""
 
+    # Webhook paths already matched (providers x gift card operations: a few); a payment path,
+    # which carries the instrument's id, is matched each time and never kept.
+    known: dict[str, tuple[str, str, str, dict[str, str]]] = {}
+
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
             return await app(scope, receive, send)
         path: str = scope["path"]
-        found = match(table, path)
-        if found is None or path[1:].split("/", 1)[0] in reserved:
-            return await app(scope, receive, send)
+        found = known.get(path)
+        if found is None:
+            found = match(table, path)
+            if found is None or path[1:].split("/", 1)[0] in reserved:
+                return await app(scope, receive, send)
+            if not found[3] and len(known) < _KNOWN_PATHS:  # a path without an id in it: seen again
+                known[path] = found
         contract, provider, operation, params = found
         headers = _headers(scope["headers"])
         rt = live.enter()  # kept to the end: a reload meanwhile does not change this request's plan

@@ -14,6 +14,7 @@ webhook line, has each text redacted instead of the whole line: the same result,
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
@@ -131,6 +132,21 @@ class _Direct:
     def __init__(self, handler: logging.StreamHandler, root: logging.Logger) -> None:  # type: ignore[type-arg]
         self.handler = handler
         self.root = root
+        self._stream: object = None
+        self._fd: int | None = None
+
+    def _descriptor(self, stream: Any) -> int | None:
+        """The stream's file descriptor when bytes written to it directly are what the stream
+        would write (UTF-8 text, the handler's usual terminator); else None."""
+        if stream is not self._stream:
+            self._stream, self._fd = stream, None
+            try:
+                if (self.handler.terminator == "\n"
+                        and codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "utf-8"):
+                    self._fd = stream.fileno()
+            except (AttributeError, OSError, ValueError, LookupError):  # io.UnsupportedOperation is an OSError
+                self._fd = None
+        return self._fd
 
     def __call__(self, logger: logging.Logger, level: int, fields: Mapping[str, Any]) -> bool:
         root, handler = self.root, self.handler
@@ -142,12 +158,32 @@ class _Direct:
             if node is None or node.handlers or node.filters or not node.propagate:
                 return False
             node = node.parent
-        text = _json(_head_and(time.time(), logging.getLevelName(level), os.getpid(), logger.name, fields))
+        out = _head_and(time.time(), logging.getLevelName(level), _pid, logger.name, fields)
+        masked = _masked_values(out)
         with handler.lock:  # type: ignore[union-attr]
             stream = handler.stream
-            stream.write(text + handler.terminator)
-            stream.flush()
+            fd = self._descriptor(stream)
+            if fd is None or masked is None:
+                stream.write((_encode(masked).decode() if masked is not None else redact(_encode(out).decode()))
+                             + handler.terminator)
+                stream.flush()
+            else:  # the same bytes, without encoding the line twice and a second flush
+                stream.flush()  # anything another writer left in the stream's buffer goes first
+                line = memoryview(_encode(masked) + b"\n")
+                while line:
+                    line = line[os.write(fd, line):]
         return True
+
+
+_pid = os.getpid()  # what LogRecord.process would say (os.getpid() is a system call each time)
+
+
+def _new_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_new_pid)
 
 
 class TextFormatter(logging.Formatter):

@@ -51,7 +51,7 @@ from .upstream.client import Upstream, UpstreamResponse
 from .upstream.codecs import ENCODERS, PARSERS, BodyError, ParseFailure, parser_for
 
 
-@dataclass
+@dataclass(slots=True)
 class RunState:
     """What a run has done so far; read by the caller when the deadline cuts it short."""
 

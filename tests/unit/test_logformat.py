@@ -199,3 +199,35 @@ def test_ids_are_uuid4s_all_different_and_a_forked_worker_makes_its_own():
     os.waitpid(pid, 0)
     parent = "".join(new_id() for _ in range(5))
     assert len(child) == 160 and child != parent
+
+
+def test_the_direct_line_to_a_file_is_the_handlers_line_and_a_forked_worker_writes_its_own_pid(tmp_path, monkeypatch):
+    """A stream with a file descriptor (stderr, as served) gets the encoded line by one write()."""
+    fields = {"request_id": "req-7", "provider": "caf\u00e9", "operation": "balance", "status": 200,
+              "message": "6006 4911 1111 1111 and \u00fcml\u00e4ut"}
+    monkeypatch.setattr(logformat.time, "time", lambda: 1795320098.1234)
+    path = tmp_path / "stderr.log"
+    stream_, saved = _configured()
+    stream = open(path, "w", encoding="utf-8")  # noqa: SIM115
+    logging.getLogger().handlers[0].setStream(stream)
+    try:
+        stream.write("partial line left in the buffer by someone else, ")  # written first, as the handler would
+        logs.webhook(**fields)
+        assert logs._direct is not None and logs._direct._fd == stream.fileno()  # written by os.write
+        pid = os.fork()
+        if pid == 0:
+            try:
+                logs.webhook(**{**fields, "request_id": "in-the-child"})
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+    finally:
+        stream.close()
+        _restore(saved)
+    first, second = path.read_text(encoding="utf-8").splitlines()
+    record = _record(logs.Fields({"event": "webhook", **fields}))
+    want = logformat.JsonFormatter().format(record)
+    assert first == "partial line left in the buffer by someone else, " + want
+    assert "6006" not in first and "\u00fcml\u00e4ut" in first
+    child = json.loads(second)
+    assert child["request_id"] == "in-the-child" and child["pid"] == pid
