@@ -55,3 +55,52 @@ def test_the_transport_sends_the_headers_it_is_given_and_no_automatic_ones(given
     names = [name.lower() for name, _ in sent]
     assert [pair for pair in sent if pair[0].lower() != "content-length"] == given
     assert names.count("content-length") == 1
+
+
+# --- answers cut short: announced with a length (read whole) or chunked (read in chunks) ---------
+
+import socketserver  # noqa: E402
+import threading  # noqa: E402
+
+from .conftest import client_for, sandbox_provider, write_config  # noqa: E402
+from .newstore_spec import EXAMPLES  # noqa: E402
+
+ANSWERS = {
+    "length": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"balance\": ",
+    "chunked": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"c\r\n{\"balance\": \r\n",
+}
+
+
+class _CutShort(socketserver.BaseRequestHandler):
+    answer = b""
+
+    def handle(self) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += self.request.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            body += self.request.recv(65536)
+        self.request.sendall(self.answer)  # then the connection closes, the answer incomplete
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_an_answer_cut_short_is_an_unknown_outcome_however_it_was_framed(framing, sandbox, tmp_path):
+    handler = type("Handler", (_CutShort,), {"answer": ANSWERS[framing]})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        entry = sandbox_provider(sandbox)
+        entry["vars"] = {"base_url": f"http://127.0.0.1:{server.server_address[1]}"}
+        with client_for(write_config(tmp_path, {"sandbox": entry})) as client:
+            response = client.post("/sandbox/gift_card/balance", json=EXAMPLES["balance"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    body = response.json()
+    assert response.status_code == 502, body
+    assert body["request_accepted"] is True and "the connection to the provider failed" in body["message"], body

@@ -32,7 +32,7 @@ from ...observe import metrics, tracing
 from ...plan import ProviderPlan
 from ..trace import OutboundRequest
 from . import codecs
-from .transport import _FRAMING, AiohttpTransport, read_raw, release
+from .transport import _FRAMING, AiohttpTransport, read_raw, read_whole, release
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -182,10 +182,16 @@ class Upstream:
         try:
             try:
                 encodings = [e.strip() for v in response.headers.getall("Content-Encoding", ()) for e in v.split(",")]
-                decoder = codecs.BoundedBody(encodings, self._limit)
-                async for raw in read_raw(response):
-                    decoder.feed(raw)
-                body = decoder.finish()
+                length = response.content_length
+                if not encodings and length is not None and length <= self._limit:
+                    # Not encoded, and announced within the limit: aiohttp reads exactly that many
+                    # bytes, which are the body (the common answer, without a chunk loop and decoder).
+                    body = await read_whole(response)
+                else:
+                    decoder = codecs.BoundedBody(encodings, self._limit)
+                    async for raw in read_raw(response):
+                        decoder.feed(raw)
+                    body = decoder.finish()
             except codecs.BodyTooLarge as exc:
                 raise _failure(UpstreamBadResponse, step, str(exc), maybe_sent=True) from None
             except codecs.Undecodable as exc:

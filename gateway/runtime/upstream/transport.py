@@ -96,6 +96,14 @@ async def read_raw(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         raise _mapped(exc) from exc
 
 
+async def read_whole(response: aiohttp.ClientResponse) -> bytes:
+    """The whole raw body of an answer that announced its length, aiohttp's errors as httpx's."""
+    try:
+        return await response.read()
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise _mapped(exc) from exc
+
+
 def release(response: aiohttp.ClientResponse) -> None:
     """Done with an answer: its connection back to the pool if it was read to the end, else closed
     (so an answer refused half-read never leaves bytes in a pooled connection)."""
