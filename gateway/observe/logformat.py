@@ -81,6 +81,7 @@ def _head_and(created: float, levelname: str, pid: int | None, name: str, fields
     return out
 
 
+_MASKED_ALREADY = frozenset({"ts", "card"})  # a timestamp; the webhook line's card (logs.mask_card: "****" + 4)
 _SMALL = 10_000_000  # a number below this has 7 digits at most: it cannot be a card number
 
 
@@ -93,7 +94,7 @@ def _masked_values(out: dict[str, Any]) -> dict[str, Any] | None:
     run cannot span two values of the encoded line, whose separators are not digits, spaces or dashes."""
     for key, value in out.items():
         if type(value) is str:
-            if len(value) >= 8 and key != "ts" and _DIGITS.search(value):
+            if len(value) >= 8 and key not in _MASKED_ALREADY and _DIGITS.search(value):
                 out[key] = redact(value)
         elif type(value) is int or type(value) is float:
             if not -_SMALL < value < _SMALL:

@@ -79,8 +79,12 @@ async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader,
     seconds = time.perf_counter() - started
     log.update(status=answer.status, calls=state.calls, duration_ms=round(seconds * 1000, 1))
     logs.webhook(**log)
-    metrics.webhook_done(metrics.label(provider_name, rt.plan.providers), metrics.label(operation, the_contract.operations),
-                         log.get("outcome", "unknown"), answer.status, seconds, log.get("error_code"))
+    # Counted once the answer is on its way (the next turn of the loop), not before: metrics
+    # need not hold up NewStore's answer.
+    asyncio.get_running_loop().call_soon(
+        metrics.webhook_done, metrics.label(provider_name, rt.plan.providers),
+        metrics.label(operation, the_contract.operations), log.get("outcome", "unknown"), answer.status, seconds,
+        log.get("error_code"))
     return answer.status, answer.body
 
 
