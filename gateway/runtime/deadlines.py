@@ -8,8 +8,9 @@ from elsewhere stays a cancellation). Every webhook sets two (its body must arri
 webhook's time (docs/performance.md). Here a deadline is an entry in a heap, and one timer is set
 for the earliest deadline still pending; a webhook that finishes marks its entry done and leaves
 the timer alone. Entries of finished webhooks are dropped from the top of the heap as new ones
-arrive (deadlines mostly end in the order they start), so the heap holds about the webhooks in
-flight. The timer fires exactly when the earliest pending deadline falls due, as
+arrive, and the heap is rebuilt without them whenever they outnumber the pending ones, so it
+holds at most about twice the webhooks in flight (a block that has ended keeps no reference to its
+task). The timer fires exactly when the earliest pending deadline falls due, as
 ``asyncio.timeout``'s would.
 """
 
@@ -24,22 +25,43 @@ from types import TracebackType
 class _Clock:
     """The pending deadlines of one event loop and its one timer."""
 
-    __slots__ = ("_heap", "_loop", "_order", "_timer", "_timer_when")
+    __slots__ = ("_dead", "_heap", "_loop", "_order", "_timer", "_timer_when")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._heap: list[tuple[float, int, Within]] = []
+        self._dead = 0  # entries in the heap whose block has ended
         self._order = itertools.count()  # equal deadlines in the order they were set
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = float("inf")
 
     def add(self, entry: Within) -> None:
         heap = self._heap
-        while heap and heap[0][2].done:  # finished webhooks' entries, oldest first
-            heapq.heappop(heap)
+        while heap and heap[0][2].done:  # ended blocks' entries, oldest first
+            heapq.heappop(heap)[2].in_heap = False
+            self._dead -= 1
         heapq.heappush(heap, (entry.when, next(self._order), entry))
+        entry.in_heap = True
         if entry.when < self._timer_when:
             self._arm(entry.when)
+
+    def ended(self, entry: Within) -> None:
+        """A block has ended before its deadline. Its entry stays in the heap until it reaches
+        the top, unless ended entries outnumber the pending ones: then the heap is rebuilt without
+        them (deadlines of different lengths interleave, so an ended entry can sit under pending
+        ones for as long as its own deadline; the heap stays within twice the blocks in flight)."""
+        if not entry.in_heap:
+            return
+        self._dead += 1
+        if self._dead > 32 and 2 * self._dead > len(self._heap):
+            pending = []
+            for item in self._heap:
+                if item[2].done:
+                    item[2].in_heap = False
+                else:
+                    pending.append(item)
+            heapq.heapify(pending)
+            self._heap, self._dead = pending, 0
 
     def _arm(self, when: float) -> None:
         if self._timer is not None:
@@ -52,7 +74,10 @@ class _Clock:
         heap, now = self._heap, self._loop.time()
         while heap and (heap[0][2].done or heap[0][0] <= now):
             entry = heapq.heappop(heap)[2]
-            if not entry.done:
+            entry.in_heap = False
+            if entry.done:
+                self._dead -= 1
+            else:
                 entry.expire()
         if heap:
             self._arm(heap[0][0])
@@ -73,12 +98,15 @@ def _clock(loop: asyncio.AbstractEventLoop) -> _Clock:
 class Within:
     """The context manager :func:`at` returns (mirrors ``asyncio.Timeout``'s rules)."""
 
-    __slots__ = ("_cancelling", "_expired", "_task", "done", "when")
+    __slots__ = ("_cancelling", "_clock", "_expired", "_task", "done", "in_heap", "when")
 
     def __init__(self, when: float) -> None:
         self.when = when
-        self.done = False
+        self.done = False  # the block has ended, or its deadline passed
+        self.in_heap = False
         self._expired = False
+        self._clock: _Clock | None = None
+        self._task: asyncio.Task[object] | None = None
 
     async def __aenter__(self) -> Within:
         task = asyncio.current_task()
@@ -90,14 +118,19 @@ class Within:
         if self.when <= loop.time():
             loop.call_soon(self._late)  # already past: as asyncio.timeout_at, on the next iteration
         else:
-            _clock(loop).add(self)
+            self._clock = _clock(loop)
+            self._clock.add(self)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        self.done = True
-        if self._expired:
-            if self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
+        task, self._task = self._task, None  # an entry waiting in the heap keeps nothing of the request alive
+        if not self.done:
+            self.done = True
+            if self._clock is not None:
+                self._clock.ended(self)
+        if self._expired and task is not None:
+            if task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
                 raise TimeoutError from exc
 
     def _late(self) -> None:
@@ -107,7 +140,8 @@ class Within:
     def expire(self) -> None:
         self.done = True
         self._expired = True
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     @property
     def expired(self) -> bool:

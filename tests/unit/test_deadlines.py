@@ -116,3 +116,20 @@ def test_an_earlier_deadline_set_after_a_later_one_still_fires_on_time():
             await background
 
     _run(main())
+
+
+def test_ended_blocks_do_not_pile_up_under_longer_deadlines_nor_keep_their_task():
+    """Short and long deadlines interleaved (a body's and a webhook's): the long ones' entries
+    would stay under the short ones' for as long as their deadline, holding their requests."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        clock = None
+        for i in range(2000):
+            async with deadlines.at(loop.time() + (10 if i % 2 else 20)) as within:
+                pass
+            assert within._task is None  # nothing of the request stays reachable from the heap
+            clock = deadlines._clock(loop)
+            assert len(clock._heap) <= 2 * 1 + 34, (i, len(clock._heap))
+
+    _run(main())
