@@ -94,7 +94,10 @@ def _masked_values(out: dict[str, Any]) -> dict[str, Any] | None:
     run cannot span two values of the encoded line, whose separators are not digits, spaces or dashes."""
     for key, value in out.items():
         if type(value) is str:
-            if len(value) >= 8 and key not in _MASKED_ALREADY and _DIGITS.search(value):
+            if (len(value) >= 8 and key not in _MASKED_ALREADY and _DIGITS.search(value)
+                    and not (value.isalnum() and not value.isdigit())):
+                # (a word of letters and digits, not digits only, has no run the mask would take:
+                # a run must have no word character on either side; request ids are such words)
                 out[key] = redact(value)
         elif type(value) is int or type(value) is float:
             if not -_SMALL < value < _SMALL:
