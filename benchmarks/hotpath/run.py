@@ -100,10 +100,11 @@ class Processes:
         self.logs = logs
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+              cwd: Path = ROOT) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{name}.log", "wb")
         try:
-            proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         finally:
             log.close()
@@ -482,6 +483,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile-seconds", type=float, default=20.0, help="seconds sampled per profile (default: %(default)g)")
     parser.add_argument("--hold", action="store_true",
                         help="after the check, print every target's URL and pid and wait for Ctrl-C (drive them by hand)")
+    parser.add_argument("--before", type=Path, default=None, metavar="DIR",
+                        help="also run `gateway serve` from this checkout of an earlier commit as target "
+                             "gateway-before (git worktree add DIR <commit>): before and after in the same rounds")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, configs, profiles)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -609,6 +613,16 @@ def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> int:
             wait_ready(procs, name, port, "/health")
             targets.append(Target(name, f"http://127.0.0.1:{port}/bench/gift_card/balance", "post", BALANCE_BODY,
                                   expect_balance, pid=proc.pid))
+    if args.before is not None:
+        # The same gateway serve from an earlier checkout (`python -m` puts its folder first on
+        # the path), on the same config and mapping: before and after in one run.
+        port = free_port()
+        argv = gateway_argv(write_gateway_config(tmp, provider_url, name="gateway-before.yaml"), port, 1,
+                            args.gateway_log_level)
+        proc = procs.start("gateway-before", argv, cwd=args.before)
+        wait_ready(procs, "gateway-before", port, "/health")
+        targets.append(Target("gateway-before", f"http://127.0.0.1:{port}/bench/gift_card/balance", "post", BALANCE_BODY,
+                              expect_balance, pid=proc.pid))
     for name, app in ADAPTERS.items():
         if name in wanted:
             port = free_port()

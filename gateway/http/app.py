@@ -83,7 +83,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
             try:
                 # Reached only when the dispatch steps aside (an app mounted under a root path):
                 # the same body reader, so the same 408 and 413.
-                read = dispatch.body_reader(request.receive, request.headers, plan.max_body_bytes, body_timeout)
+                read = dispatch.body_reader(request.receive, request.headers, plan.max_body_bytes, body_timeout, rt.loop)
                 status, content = await handle(rt, request.headers, read, contract_name, provider, operation, params)
             finally:
                 live.leave(rt)

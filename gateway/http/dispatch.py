@@ -104,12 +104,14 @@ def match(table: dict[int, list[Route]], path: str) -> tuple[str, str, str, dict
     return None
 
 
-def body_reader(receive: Receive, headers: Mapping[str, str], max_body: int, timeout: float) -> BodyReader:
+def body_reader(receive: Receive, headers: Mapping[str, str], max_body: int, timeout: float,
+                loop: asyncio.AbstractEventLoop | None = None) -> BodyReader:
     async def read() -> bytes:
         # A client that sends headers and then stalls (or dribbles) its body must not hold a
         # worker slot forever: the body has `timeout` seconds (`gateway serve --body-timeout`).
         try:
-            async with deadlines.at(asyncio.get_running_loop().time() + timeout):
+            running = loop or asyncio.get_running_loop()
+            async with deadlines.at(running.time() + timeout, running):
                 return await _read_all(receive, headers, max_body)
         except TimeoutError:
             error = RequestRejected(f"the request body did not arrive within {timeout:g}s", error_code="request_timeout")
@@ -171,7 +173,7 @@ def webhooks(app: ASGIApp, live: Live, table: dict[int, list[Route]], *, max_bod
         headers = _headers(scope["headers"])
         rt = live.enter()  # kept to the end: a reload meanwhile does not change this request's plan
         try:
-            status, content = await handle(rt, headers, body_reader(receive, headers, max_body, body_timeout),
+            status, content = await handle(rt, headers, body_reader(receive, headers, max_body, body_timeout, rt.loop),
                                            contract, provider, operation, params)
         except Exception as exc:  # a bug: NewStore still gets an Error body, and the log where it failed
             status, content = on_bug(exc)

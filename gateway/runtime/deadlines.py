@@ -98,10 +98,11 @@ def _clock(loop: asyncio.AbstractEventLoop) -> _Clock:
 class Within:
     """The context manager :func:`at` returns (mirrors ``asyncio.Timeout``'s rules)."""
 
-    __slots__ = ("_cancelling", "_clock", "_expired", "_task", "done", "in_heap", "when")
+    __slots__ = ("_cancelling", "_clock", "_expired", "_loop", "_task", "done", "in_heap", "when")
 
-    def __init__(self, when: float) -> None:
+    def __init__(self, when: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.when = when
+        self._loop = loop
         self.done = False  # the block has ended, or its deadline passed
         self.in_heap = False
         self._expired = False
@@ -109,12 +110,12 @@ class Within:
         self._task: asyncio.Task[object] | None = None
 
     async def __aenter__(self) -> Within:
-        task = asyncio.current_task()
+        loop = self._loop or asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("deadlines.at() must be used inside a task")
         self._task = task
         self._cancelling = task.cancelling()
-        loop = asyncio.get_running_loop()
         if self.when <= loop.time():
             loop.call_soon(self._late)  # already past: as asyncio.timeout_at, on the next iteration
         else:
@@ -148,6 +149,7 @@ class Within:
         return self._expired
 
 
-def at(when: float) -> Within:
-    """A deadline at ``when`` on the running loop's clock (``loop.time()``)."""
-    return Within(when)
+def at(when: float, loop: asyncio.AbstractEventLoop | None = None) -> Within:
+    """A deadline at ``when`` on the running loop's clock (``loop.time()``). ``loop``: the running
+    loop, when the caller has it (asking asyncio for it is a system call)."""
+    return Within(when, loop)

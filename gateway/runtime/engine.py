@@ -13,6 +13,7 @@ webhook may have reached the provider, which decides ``request_accepted`` for un
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class RunState:
     step: str | None = None
     calls: int = 0
     deadline: float | None = None  # the webhook's, in event loop time: bounds each try and retry
+    loop: asyncio.AbstractEventLoop | None = None  # whose clock `deadline` is on
     # When a list, every step appends what it did (gateway render --send, gateway test).
     trace: list[Event] | None = None
 
@@ -140,7 +142,7 @@ async def _run_step(provider: ProviderPlan, upstream: Upstream, op: OperationPla
             raise
 
     try:
-        return await retry.call(step, step.timeout or provider.mapping.timeout, state.deadline, send,
+        return await retry.call(step, step.timeout or provider.mapping.timeout, state.deadline, state.loop, send,
                                 lambda response: _interpret(provider, op, step, ctx, response, state), state.note)
     except UpstreamFailure as exc:
         if not exc.request_accepted:  # certainly not sent: only earlier steps count

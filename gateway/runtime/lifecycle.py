@@ -28,6 +28,10 @@ class Runtime:
     # The store's purge task; None when this Runtime does not own the store (handed on by a reload).
     purge: asyncio.Task[None] | None = field(default=None, repr=False)
     owns_store: bool = field(default=False, repr=False)
+    # The event loop it was opened on, which serves its requests (its clients and store belong to
+    # that loop already): handed to what needs the loop's clock or task on the hot path, since
+    # asyncio.get_running_loop() is a getpid() system call each time (8 per webhook before).
+    loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 
     def breakers(self) -> dict[str, Breaker]:
         """Each provider's circuit breaker, by route name (for /readyz and metrics):
@@ -43,7 +47,7 @@ async def open_runtime(plan: GatewayPlan, transport_factory: TransportFactory | 
 
     A reload starts each provider's circuit breaker afresh (closed): its failures were counted
     against the previous configuration."""
-    rt = Runtime(plan)
+    rt = Runtime(plan, loop=asyncio.get_running_loop())
     if plan.idempotency is not None:
         if reuse is not None and reuse.owns_store and reuse.plan.idempotency == plan.idempotency:
             rt.idempotency, rt.purge, rt.owns_store = reuse.idempotency, reuse.purge, True

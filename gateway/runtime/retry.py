@@ -80,27 +80,28 @@ def _transient(exc: WebhookError) -> str | None:
     return None
 
 
-def bounded(timeout: float, deadline: float | None) -> float:
-    """A try's timeout: the step's, or what is left of the deadline (loop time) if less."""
+def bounded(timeout: float, deadline: float | None, loop: asyncio.AbstractEventLoop | None = None) -> float:
+    """A try's timeout: the step's, or what is left of the deadline (``loop``'s time) if less."""
     if deadline is None:
         return timeout
-    left = deadline - asyncio.get_running_loop().time()
+    left = deadline - (loop or asyncio.get_running_loop()).time()
     return max(min(timeout, left + _GRACE), _GRACE)
 
 
 class _Deadline(stop_base):
     """Stop when the coming wait would end at or past the deadline."""
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, loop: asyncio.AbstractEventLoop | None) -> None:
         self.deadline = deadline
+        self.loop = loop
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         if self.deadline is None:
             return False
-        return asyncio.get_running_loop().time() + retry_state.upcoming_sleep >= self.deadline
+        return (self.loop or asyncio.get_running_loop()).time() + retry_state.upcoming_sleep >= self.deadline
 
 
-async def call(step: StepPlan, timeout: float, deadline: float | None,
+async def call(step: StepPlan, timeout: float, deadline: float | None, loop: asyncio.AbstractEventLoop | None,
                send: Callable[[float], Awaitable[UpstreamResponse]],
                interpret: Callable[[UpstreamResponse], T], note: Callable[[Event], None]) -> T:
     """One step's call: ``send(timeout)`` then ``interpret(response)`` (which raises the
@@ -108,7 +109,7 @@ async def call(step: StepPlan, timeout: float, deadline: float | None,
     ``request_accepted`` true if any try may have reached the provider."""
     policy = step.retry
     if policy is None:
-        return interpret(await send(bounded(timeout, deadline)))
+        return interpret(await send(bounded(timeout, deadline, loop)))
     reached = False  # whether any try so far may have reached the provider
     last: WebhookError | None = None
     again, why = False, ""  # the verdict on the last failed try
@@ -124,7 +125,7 @@ async def call(step: StepPlan, timeout: float, deadline: float | None,
         raise last
 
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.attempts) | _Deadline(deadline),
+        stop=stop_after_attempt(policy.attempts) | _Deadline(deadline, loop),
         wait=wait_random_exponential(multiplier=policy.backoff, max=policy.max_backoff),
         retry=retry_if_exception(lambda exc: exc is last and again),
         before_sleep=scheduled,
@@ -135,7 +136,7 @@ async def call(step: StepPlan, timeout: float, deadline: float | None,
         with attempt:
             try:
                 try:
-                    response = await send(bounded(timeout, deadline))
+                    response = await send(bounded(timeout, deadline, loop))
                 except ProviderUnavailable:
                     if last is None:
                         raise

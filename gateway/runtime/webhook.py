@@ -59,7 +59,8 @@ async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader,
         key = getattr(decoded, spec.key_field, None)
 
         async def run() -> Answer:
-            return await execute(provider, rt.upstreams[provider.name], op, decoded, path, state, deadline_at, log)
+            return await execute(provider, rt.upstreams[provider.name], op, decoded, path, state, deadline_at, log,
+                                 rt.loop)
 
         if spec.idempotent and key is None:
             # NewStore's spec allows it; then a retry runs the provider call again.
@@ -81,7 +82,7 @@ async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader,
     logs.webhook(**log)
     # Counted once the answer is on its way (the next turn of the loop), not before: metrics
     # need not hold up NewStore's answer.
-    asyncio.get_running_loop().call_soon(
+    (rt.loop or asyncio.get_running_loop()).call_soon(
         metrics.webhook_done, metrics.label(provider_name, rt.plan.providers),
         metrics.label(operation, the_contract.operations), log.get("outcome", "unknown"), answer.status, seconds,
         log.get("error_code"))
@@ -114,7 +115,8 @@ async def _admit(plan: GatewayPlan, headers: Mapping[str, str], read_body: BodyR
 
 
 async def execute(provider: ProviderPlan, upstream: Upstream, op: OperationPlan, decoded: msgspec.Struct,
-                  path: Mapping[str, str], state: RunState, deadline_at: float, log: dict[str, Any]) -> Answer:
+                  path: Mapping[str, str], state: RunState, deadline_at: float, log: dict[str, Any],
+                  loop: asyncio.AbstractEventLoop | None = None) -> Answer:
     """Run the steps within the deadline (``time.monotonic()`` based): NewStore's status and body,
     and whether the answer is definitive (and so may be replayed). ``gateway render --send`` runs
     a webhook through here too, so it answers exactly what NewStore would get."""
@@ -122,9 +124,10 @@ async def execute(provider: ProviderPlan, upstream: Upstream, op: OperationPlan,
     try:
         the_contract.before_run(contracts.OPERATIONS[op.name], decoded, path)
         try:
-            loop_deadline = asyncio.get_running_loop().time() + (deadline_at - time.monotonic())
-            state.deadline = loop_deadline
-            async with deadlines.at(loop_deadline):
+            loop = loop or asyncio.get_running_loop()
+            loop_deadline = loop.time() + (deadline_at - time.monotonic())
+            state.deadline, state.loop = loop_deadline, loop
+            async with deadlines.at(loop_deadline, loop):
                 result = await run_operation(provider, upstream, op, decoded, state, path=path)
         except TimeoutError:
             raise DeadlineExceeded(

@@ -112,11 +112,11 @@ def test_which_failures_a_retry_may_repeat(exc, idempotent, again):
 def test_no_wait_ends_past_the_deadline():
     async def check() -> tuple[bool, bool]:
         now = asyncio.get_running_loop().time()
-        stop = _Deadline(now + 1.0)
+        stop = _Deadline(now + 1.0, None)
         return stop(SimpleNamespace(upcoming_sleep=0.2)), stop(SimpleNamespace(upcoming_sleep=5.0))
 
     assert asyncio.run(check()) == (False, True)
-    assert _Deadline(None)(SimpleNamespace(upcoming_sleep=1e9)) is False
+    assert _Deadline(None, None)(SimpleNamespace(upcoming_sleep=1e9)) is False
 
 
 class Clock:
