@@ -164,18 +164,21 @@ class _Direct:
             node = node.parent
         out = _head_and(time.time(), logging.getLevelName(level), _pid, logger.name, fields)
         masked = _masked_values(out)
-        with handler.lock:  # type: ignore[union-attr]
-            stream = handler.stream
-            fd = self._descriptor(stream)
-            if fd is None or masked is None:
-                stream.write((_encode(masked).decode() if masked is not None else redact(_encode(out).decode()))
-                             + handler.terminator)
-                stream.flush()
-            else:  # the same bytes, without encoding the line twice and a second flush
-                stream.flush()  # anything another writer left in the stream's buffer goes first
-                line = memoryview(_encode(masked) + b"\n")
-                while line:
-                    line = line[os.write(fd, line):]
+        try:
+            with handler.lock:  # type: ignore[union-attr]
+                stream = handler.stream
+                fd = self._descriptor(stream)
+                if fd is None or masked is None:
+                    stream.write((_encode(masked).decode() if masked is not None else redact(_encode(out).decode()))
+                                 + handler.terminator)
+                    stream.flush()
+                else:  # the same bytes, without encoding the line twice and a second flush
+                    stream.flush()  # anything another writer left in the stream's buffer goes first
+                    line = memoryview(_encode(masked) + b"\n")
+                    while line:
+                        line = line[os.write(fd, line):]
+        except Exception:  # noqa: BLE001 - a full disk, a closed stream: logging's own handling, never the webhook's
+            return False  # the caller logs through `logging`, whose handler reports the failure and goes on
         return True
 
 

@@ -231,3 +231,25 @@ def test_the_direct_line_to_a_file_is_the_handlers_line_and_a_forked_worker_writ
     assert "6006" not in first and "\u00fcml\u00e4ut" in first
     child = json.loads(second)
     assert child["request_id"] == "in-the-child" and child["pid"] == pid
+
+
+def test_a_log_stream_that_fails_never_fails_the_webhook(capsys):
+    """A full disk or a closed stream: the line is lost as logging loses it (its handler reports
+    the failure on stderr), and the webhook that logged it goes on (it would have answered 500)."""
+
+    class Full:
+        encoding = "utf-8"
+
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        def flush(self):
+            pass
+
+    stream_, saved = _configured()
+    logging.getLogger().handlers[0].setStream(Full())
+    try:
+        logs.webhook(provider="sandbox", operation="balance", status=200)  # must not raise
+    finally:
+        _restore(saved)
+    assert "No space left on device" in capsys.readouterr().err  # logging's "--- Logging error ---"
