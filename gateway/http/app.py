@@ -8,6 +8,7 @@ Error body. Nothing leaves as a bare 500.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -56,7 +57,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
         await live.start(plan, transport_factory)
         if settle_heap:
             heap.settle()
-            live.after_retire = heap.settle
+            live.after_retire = functools.partial(heap.settle, collect=True)
         readiness.started = True
         unwatch = health.watch_sigterm(readiness, drain_delay)
         try:

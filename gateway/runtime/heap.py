@@ -10,8 +10,8 @@ suggests for servers; reference counting still frees those objects as usual, onl
 them are no longer looked for.
 
 So :func:`settle` runs at startup (``gateway serve``), and again after a reload once the
-replaced plan's last request has finished (its objects, cycles included, are collected then,
-and the new plan's frozen).
+replaced plan's last request has finished (then with one full collection, for the replaced
+plan's cycles if it had any, and the new plan frozen).
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ import gc
 YOUNG_THRESHOLD = 10_000
 
 
-def settle() -> None:
-    """Collect what is garbage now, then freeze the rest out of the collector's scans."""
-    gc.unfreeze()  # what an earlier settle froze is looked at again (a replaced plan's cycles)
-    gc.collect()
+def settle(*, collect: bool = False) -> None:
+    """Freeze what exists now out of the collector's scans. ``collect``: first unfreeze what an
+    earlier settle froze and collect garbage (after a reload: a replaced plan's cycles, if it had
+    any). At startup there is nothing to collect (a loaded plan leaves no cycles: 0 objects
+    found, in 0.24 s with 500 mappings), so startup does not pay for a full pass."""
+    if collect:
+        gc.unfreeze()
+        gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])

@@ -18,7 +18,7 @@ class Node:
         self.me = self  # a reference cycle: only the collector frees it
 
 
-def test_settle_freezes_the_heap_and_a_later_settle_collects_what_was_frozen_and_died():
+def test_settle_freezes_the_heap_and_a_collecting_settle_collects_what_was_frozen_and_died():
     saved = gc.get_threshold()
     try:
         plan = Node()
@@ -29,7 +29,9 @@ def test_settle_freezes_the_heap_and_a_later_settle_collects_what_was_frozen_and
         gc.collect()
         assert alive() is not None  # frozen: a collection does not look at it
         heap.settle()
-        assert alive() is None  # unfrozen, collected, and the rest frozen again
+        assert alive() is not None  # a settle without collecting leaves the frozen alone
+        heap.settle(collect=True)
+        assert alive() is None  # unfrozen, collected, and the rest frozen again (after a reload)
     finally:
         gc.unfreeze()
         gc.set_threshold(*saved)
