@@ -115,8 +115,9 @@ class JsonFormatter(logging.Formatter):
         return _json(out)
 
 
-def _json(out: dict[str, Any]) -> str:
-    masked = _masked_values(out)
+def _json(out: dict[str, Any], masked: dict[str, Any] | None = None) -> str:
+    """The JSON line; ``masked``: ``_masked_values(out)`` if the caller has it already."""
+    masked = masked if masked is not None else _masked_values(out)
     if masked is not None:
         return _encode(masked).decode()
     return redact(_encode(out).decode())
@@ -169,8 +170,7 @@ class _Direct:
                 stream = handler.stream
                 fd = self._descriptor(stream)
                 if fd is None or masked is None:
-                    stream.write((_encode(masked).decode() if masked is not None else redact(_encode(out).decode()))
-                                 + handler.terminator)
+                    stream.write(_json(out, masked) + handler.terminator)
                     stream.flush()
                 else:  # the same bytes, without encoding the line twice and a second flush
                     stream.flush()  # anything another writer left in the stream's buffer goes first
