@@ -90,8 +90,6 @@ def _closure(node: dict[str, Any]) -> Evaluate:
         name = node["value"]
 
         def field(value: Any) -> Any:
-            if type(value) is dict:
-                return value.get(name)
             try:
                 return value.get(name)
             except AttributeError:

@@ -110,7 +110,7 @@ def to_minor(value: object, currency_or_exponent: str | int) -> int:
     return int(amount.scaleb(exp, _EXACT))
 
 
-_QUANTA = [Decimal(1).scaleb(-places) for places in range(9)]
+_QUANTA = [Decimal(1).scaleb(-places) for places in range(9)]  # by exponent (0..8)
 _WHOLE_LIMIT = 10**40  # what to_decimal accepts of a whole number
 
 
@@ -122,7 +122,7 @@ def from_minor(value: object, currency_or_exponent: str | int) -> Decimal:
     minor = to_decimal(value)
     if decimal_places(minor) > 0:
         raise MoneyError("a minor-unit amount must be a whole number")
-    return minor.scaleb(-exp, _EXACT).quantize(Decimal(1).scaleb(-exp), context=_EXACT)
+    return minor.scaleb(-exp, _EXACT).quantize(_QUANTA[exp], context=_EXACT)
 
 
 def to_decimal_string(value: object, currency_or_exponent: str | int) -> str:
@@ -131,7 +131,7 @@ def to_decimal_string(value: object, currency_or_exponent: str | int) -> str:
     amount = to_decimal(value)
     if decimal_places(amount) > exp:
         raise MoneyError(f"the amount has more decimal places than {_label(currency_or_exponent)} allows ({exp})")
-    return f"{amount.quantize(Decimal(1).scaleb(-exp), context=_EXACT):f}"
+    return f"{amount.quantize(_QUANTA[exp], context=_EXACT):f}"
 
 
 def _label(currency_or_exponent: str | int) -> str:
