@@ -69,11 +69,22 @@ def write_directly(writer: Callable[[logging.Logger, int, Mapping[str, Any]], bo
 def webhook(**fields: Any) -> None:
     """Log one webhook outcome; ``fields`` must already be safe (masked). A field that is None
     is left out (an issue whose card number is not known logs no ``card``, not ``null``)."""
+    write_webhook(*webhook_line(fields))
+
+
+def webhook_line(fields: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The level and the line of a webhook outcome (see :func:`webhook`), and the outcome given to
+    the request's server span at once; the line itself may be written a moment later
+    (:func:`write_webhook`, as the webhook handler does once its answer is sent)."""
     fields = {k: v for k, v in fields.items() if v is not None}
     level = logging.INFO if fields.get("status", 500) < 500 and "warning" not in fields else logging.WARNING
     scope = context.current()
     if scope is not None:  # the server span reports the same outcome
         scope.result = fields
-    line = {"event": "webhook", **fields}
+    return level, {"event": "webhook", **fields}
+
+
+def write_webhook(level: int, line: Mapping[str, Any]) -> None:
+    """Write a line made by :func:`webhook_line`."""
     if _direct is None or not _direct(logger, level, line):
         logger.log(level, Fields(line))

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from litestar.testing import TestClient
 
-from gateway.http.app import create_app
 from gateway.compile.gateway_file import load
+from gateway.http.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_MAPPING = ROOT / "mappings" / "sandbox.yaml"
@@ -167,3 +167,18 @@ def gateway(sandbox: Sandbox, tmp_path: Path) -> Iterator[TestClient]:
     config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox)})
     with client_for(config) as client:
         yield client
+
+
+def webhook_records(caplog: pytest.LogCaptureFixture, count: int, *, containing: str = "",
+                    timeout: float = 5.0) -> list[logging.LogRecord]:
+    """The captured webhook lines (those holding ``containing``), once at least ``count`` are there.
+
+    A webhook's line is written just after its answer is sent (README, "Logs"): a test's thread
+    that has the answer may look before the server's loop has written it."""
+    stop = time.monotonic() + timeout
+    while True:
+        found = [r for r in caplog.records if r.name == "gateway.runtime.webhook"
+                 and r.getMessage().startswith('{"event":"webhook"') and containing in r.getMessage()]
+        if len(found) >= count or time.monotonic() > stop:
+            return found
+        time.sleep(0.005)

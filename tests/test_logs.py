@@ -31,6 +31,7 @@ from .conftest import (
     SANDBOX_MAPPING,
     client_for,
     sandbox_provider,
+    webhook_records,
     write_config,
 )
 from .newstore_spec import EXAMPLES
@@ -40,16 +41,15 @@ BALANCE = {"identifier": {"number": "6006491111111111", "pin": "480163"}}
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-def _webhook_lines(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records
-            if r.name == "gateway.runtime.webhook" and r.getMessage().startswith('{"event":"webhook"')]
+def _webhook_lines(caplog, count: int) -> list[dict]:
+    return [json.loads(r.getMessage()) for r in webhook_records(caplog, count)]
 
 
 def test_a_sane_request_id_is_kept_echoed_and_logged(gateway, caplog):
     response = gateway.post("/sandbox/gift_card/balance", json=BALANCE, headers={"X-Request-ID": "lb-7f3a:42/x"})
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "lb-7f3a:42/x"
-    [line] = _webhook_lines(caplog)
+    [line] = _webhook_lines(caplog, 1)
     assert line["request_id"] == "lb-7f3a:42/x" and line["provider"] == "sandbox" and line["operation"] == "balance"
 
 
@@ -66,7 +66,7 @@ def test_an_unusable_request_id_is_replaced_and_the_replacement_logged(gateway, 
     [replaced] = [r for r in caplog.records if "request_id_replaced" in r.getMessage()]
     assert replaced.levelno == logging.WARNING and json.loads(replaced.getMessage())["reason"] == reason
     assert sent not in caplog.text  # why, never what was received
-    assert _webhook_lines(caplog)[0]["request_id"] == made
+    assert _webhook_lines(caplog, 1)[0]["request_id"] == made
 
 
 def test_every_answer_carries_a_request_id(gateway):
@@ -121,7 +121,7 @@ def test_a_replayed_issue_logs_the_stored_card_masked(keyed_gateway, caplog):
     again = keyed_gateway.post("/sandbox/gift_card/issue", json=EXAMPLES["issue"])
     number = first.json()["identifier"]["number"]
     assert again.content == first.content
-    ran, replayed = _webhook_lines(caplog)
+    ran, replayed = _webhook_lines(caplog, 2)
     assert replayed["outcome"] == "replayed"
     assert ran["card"] == replayed["card"] == "****" + number[-4:]
 
@@ -219,3 +219,67 @@ def test_serve_text_format_is_one_readable_line_per_event(tmp_path):
     assert "outcome=ok" in line and "status=200" in line and "card=****1111" in line
     assert not any(line.startswith("{") for line in text.splitlines())
     assert "uvicorn.access" not in text  # no access line without --access-log (the webhook line says more)
+
+
+def test_the_webhook_line_is_written_once_the_answer_has_gone_out(sandbox, tmp_path):
+    """NewStore does not wait for the log line: it is written right after the answer's bytes are
+    handed over (the same turn of the loop), and still names the request it belongs to."""
+    import asyncio
+    import io
+
+    from gateway import logs
+    from gateway.observe import logformat
+
+    events: list[tuple[str, str]] = []
+
+    class Stream(io.StringIO):  # no file descriptor: the line comes through write()
+        def write(self, text: str) -> int:
+            events.append(("log", text))
+            return len(text)
+
+    config = write_config(tmp_path, {"sandbox": sandbox_provider(sandbox)})
+    with client_for(config) as client:
+        app = client.app
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    logformat.configure("INFO", "json")
+    root.handlers[0].setStream(Stream())
+    body = json.dumps(BALANCE).encode()
+
+    async def one() -> None:
+        inbox: asyncio.Queue = asyncio.Queue()
+        outbox: asyncio.Queue = asyncio.Queue()
+        lifespan = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, outbox.put))
+        await inbox.put({"type": "lifespan.startup"})
+        assert (await outbox.get())["type"] == "lifespan.startup.complete"
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict) -> None:
+            events.append(("send", message["type"]))
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/sandbox/gift_card/balance", "raw_path": b"/sandbox/gift_card/balance",
+                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+                 "headers": [(b"content-type", b"application/json"), (b"x-request-id", b"order-1")], "state": {}}
+        try:
+            await app(scope, receive, send)
+            answered = list(events)
+            await asyncio.sleep(0)  # the loop's next turn
+            assert answered == [("send", "http.response.start"), ("send", "http.response.body")]
+        finally:
+            await inbox.put({"type": "lifespan.shutdown"})
+            await outbox.get()
+            await lifespan
+
+    try:
+        asyncio.run(one())
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        logs.write_directly(None)
+    lines = [json.loads(text) for kind, text in events if kind == "log" and '"event":"webhook"' in text]
+    assert [kind for kind, text in events if kind == "send" or '"event":"webhook"' in text] == ["send", "send", "log"]
+    [line] = lines
+    assert line["request_id"] == "order-1" and line["status"] == 200 and line["card"] == "****1111"

@@ -27,10 +27,17 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.http.app import create_app
 from gateway.compile.gateway_file import load
+from gateway.http.app import create_app
 
-from .conftest import SANDBOX_MAPPING, _leaks, card_secrets, sandbox_provider, write_config
+from .conftest import (
+    SANDBOX_MAPPING,
+    _leaks,
+    card_secrets,
+    sandbox_provider,
+    webhook_records,
+    write_config,
+)
 from .newstore_spec import EXAMPLES
 from .stores import POSTGRES_URL, REDIS_URL, TEST_KEY, require, store_url
 
@@ -128,6 +135,7 @@ def _check_burst(bodies: list[dict[str, Any]], responses: list[httpx.Response], 
     per_key = collections.Counter(c["headers"]["idempotency-key"] for c in calls)
     assert len(per_key) == len(by_key) and set(per_key.values()) == {1}, \
         f"{len(calls)} provider calls for {len(by_key)} keys"
+    webhook_records(caplog, len(bodies))  # every webhook's line is in, before they are searched
     _no_card_data_logged(sandbox, caplog)
 
 

@@ -10,11 +10,17 @@ import logging
 
 import pytest
 
-from gateway.language.urls import UrlRefused, UrlTemplate, compile_sources
 from gateway.language.templating import Where, compile_string
-from gateway.language.urls import URL_ENV
+from gateway.language.urls import URL_ENV, UrlRefused, UrlTemplate, compile_sources
 
-from .conftest import ROOT, client_for, sandbox_provider, start_simulator, write_config
+from .conftest import (
+    ROOT,
+    client_for,
+    sandbox_provider,
+    start_simulator,
+    webhook_records,
+    write_config,
+)
 from .newstore_spec import check_error
 
 VOUCHERIFY = ROOT / "simulators" / "voucherify"
@@ -158,7 +164,7 @@ def test_a_missing_idempotence_key_is_served_with_a_warning(both, sandbox, caplo
     issue = {"amount": {"value": 25, "currency": "USD"}, "customer": {"id": "c1"}}
     response = both.post("/sandbox/gift_card/issue", json=issue)
     assert response.status_code == 200, response.text
-    [line] = [r for r in caplog.records if r.name == "gateway.runtime.webhook" and '"operation":"issue"' in r.getMessage()]
+    [line] = webhook_records(caplog, 1, containing='"operation":"issue"')
     assert line.levelno == logging.WARNING and "no idempotence_key" in line.getMessage()
 
 

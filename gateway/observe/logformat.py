@@ -131,8 +131,8 @@ class _Direct:
     Only while that handler is the one place lines go: the logger is enabled for the level, and
     neither it nor the root logger has another handler or a filter (pytest's ``caplog``, an
     embedding application's own logging). Otherwise :func:`gateway.logs.webhook` logs as usual.
-    The line is written and flushed before the webhook answers, as the handler would: a crash
-    right after loses nothing already answered."""
+    The line is written and flushed at once, as the handler would (the webhook handler calls this
+    right after its answer is sent: gateway.runtime.webhook)."""
 
     def __init__(self, handler: logging.StreamHandler, root: logging.Logger) -> None:  # type: ignore[type-arg]
         self.handler = handler

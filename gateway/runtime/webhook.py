@@ -79,14 +79,26 @@ async def handle(rt: Runtime, headers: Mapping[str, str], read_body: BodyReader,
         answer = _error_answer(exc, log, the_contract, retry_safe)
     seconds = time.perf_counter() - started
     log.update(status=answer.status, calls=state.calls, duration_ms=round(seconds * 1000, 1))
-    logs.webhook(**log)
-    # Counted once the answer is on its way (the next turn of the loop), not before: metrics
-    # need not hold up NewStore's answer.
+    level, line = logs.webhook_line(log)
+    # The log line and the metrics are written on the loop's next turn, once the answer is on its
+    # way: NewStore does not wait for them (README, "Logs").
     (rt.loop or asyncio.get_running_loop()).call_soon(
-        metrics.webhook_done, metrics.label(provider_name, rt.plan.providers),
-        metrics.label(operation, the_contract.operations), log.get("outcome", "unknown"), answer.status, seconds,
-        log.get("error_code"))
+        _after_answer, level, line, metrics.label(provider_name, rt.plan.providers),
+        metrics.label(operation, the_contract.operations), answer.status, seconds)
     return answer.status, answer.body
+
+
+def _after_answer(level: int, line: dict[str, Any], provider: str, operation: str, status: int,
+                  seconds: float) -> None:
+    """A webhook's log line and metrics, after its answer: the HTTP front writes the answer to the
+    socket in the same turn of the loop as ``handle`` returns (nothing in between waits), so this
+    runs once the bytes are sent. The line keeps the request's scope (``call_soon`` runs it in a
+    copy of the request's context)."""
+    try:
+        logs.write_webhook(level, line)
+    finally:
+        metrics.webhook_done(provider, operation, line.get("outcome", "unknown"), status, seconds,
+                             line.get("error_code"))
 
 
 async def _admit(plan: GatewayPlan, headers: Mapping[str, str], read_body: BodyReader, the_contract: contracts.Contract,
