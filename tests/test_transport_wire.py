@@ -1,4 +1,5 @@
-"""What the aiohttp transport puts on the wire: exactly the headers it is given, plus the framing
+"""What the aiohttp transport (every request the common path of gateway.runtime.upstream.wire does
+not take: tests/test_wire.py) puts on the wire: exactly the headers it is given, plus the framing
 aiohttp sets from the body, never aiohttp's own Accept, Accept-Encoding (which would offer ``br``)
 or User-Agent, whether or not the request already has them. A raw socket server on loopback
 records the bytes."""
@@ -7,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from multidict import CIMultiDict
 
-from gateway.runtime.upstream.transport import AiohttpTransport, read_raw, release
+from gateway.runtime.upstream.transport import AiohttpTransport
 
 
 async def _capture(headers: CIMultiDict[str]) -> list[tuple[str, str]]:
@@ -30,10 +32,12 @@ async def _capture(headers: CIMultiDict[str]) -> list[tuple[str, str]]:
     port = server.sockets[0].getsockname()[1]
     transport = AiohttpTransport(2)
     try:
-        response = await transport.send("POST", f"http://127.0.0.1:{port}/v1/cards", headers, b'{"a":1}', 5.0)
-        async for _ in read_raw(response):
+        request = httpx.Request("POST", f"http://127.0.0.1:{port}/v1/cards", headers=list(headers.items()),
+                                content=b'{"a":1}', extensions={"timeout": {"connect": 5.0, "read": 5.0, "pool": 5.0}})
+        response = await transport.handle_async_request(request)
+        async for _ in response.aiter_raw():
             pass
-        release(response)
+        await response.aclose()
     finally:
         await transport.aclose()
         server.close()

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import httpx
-from multidict import CIMultiDict
 
 from ...auth import AuthError
 from ...auth.kind import Authenticator, StaticAuthenticator
@@ -31,8 +30,8 @@ from ...errors import (
 from ...observe import metrics, tracing
 from ...plan import ProviderPlan
 from ..trace import OutboundRequest
-from . import codecs
-from .transport import _FRAMING, AiohttpTransport, read_raw, read_whole, release
+from . import codecs, wire
+from .transport import _FRAMING, AiohttpTransport, shared_ssl_context
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -175,30 +174,17 @@ class Upstream:
     async def _send_direct(self, direct: _Direct, outbound: OutboundRequest, timeout: float,
                            step: str) -> UpstreamResponse:
         """The same request and the same bytes on the wire as through httpx (``_Direct`` says when that
-        holds), without building an ``httpx.Request`` and converting it for aiohttp: that, and
-        parsing the URL twice, were ~10% of a webhook's time (docs/performance.md)."""
-        response = await direct.transport.send(outbound.method, outbound.url, direct.headers(outbound.headers),
-                                               outbound.content, timeout)
+        holds), without building an ``httpx.Request``, written by :mod:`.wire` rather than aiohttp
+        (docs/performance.md, rounds 2 and 4)."""
         try:
-            try:
-                encodings = [e.strip() for v in response.headers.getall("Content-Encoding", ()) for e in v.split(",")]
-                length = response.content_length
-                if not encodings and length is not None and length <= self._limit:
-                    # Not encoded, and announced within the limit: aiohttp reads exactly that many
-                    # bytes, which are the body (the common answer, without a chunk loop and decoder).
-                    body = await read_whole(response)
-                else:
-                    decoder = codecs.BoundedBody(encodings, self._limit)
-                    async for raw in read_raw(response):
-                        decoder.feed(raw)
-                    body = decoder.finish()
-            except codecs.BodyTooLarge as exc:
-                raise _failure(UpstreamBadResponse, step, str(exc), maybe_sent=True) from None
-            except codecs.Undecodable as exc:
-                raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
-        finally:
-            release(response)
-        return UpstreamResponse(response.status, plain_headers(response.raw_headers), body)
+            status, raw, body = await direct.pool.request(outbound.method, outbound.url[direct.target_from:],
+                                                          direct.headers(outbound.headers), outbound.content,
+                                                          timeout, self._limit)
+        except codecs.BodyTooLarge as exc:
+            raise _failure(UpstreamBadResponse, step, str(exc), maybe_sent=True) from None
+        except codecs.Undecodable as exc:
+            raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
+        return UpstreamResponse(status, plain_headers(raw), body)
 
     async def _read(self, response: httpx.Response, step: str) -> bytes:
         """The body, decoded from its raw bytes here rather than by httpx (whose decoders
@@ -222,6 +208,8 @@ class Upstream:
             raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
 
     async def aclose(self) -> None:
+        if self._direct is not None:
+            self._direct.pool.close()
         await self._client.aclose()
 
 
@@ -261,8 +249,8 @@ _AS_IS = re.compile(r"[!$-;=@-_a-z|~]*(?:\?[!$-;=?-~]+)?")
 
 
 class _Direct:
-    """When ``Upstream`` may hand a request to its aiohttp transport without httpx, and the
-    headers httpx would have sent then.
+    """When ``Upstream`` may send a request without httpx (on :mod:`.wire`'s connections to the
+    provider's origin), and the headers httpx would have sent then.
 
     Only with the gateway's own transport (a swapped-in one, ``gateway test``'s
     ``httpx.MockTransport``, gets ``httpx.Request`` objects as before), credentials that are fixed
@@ -271,10 +259,11 @@ class _Direct:
     percent-encode, no ``.``/``..`` segment it would remove, no query parameters to merge.
     Tracing off (its header is injected into the ``httpx.Request``)."""
 
-    def __init__(self, transport: AiohttpTransport, prefix: str, host: str, defaults: list[tuple[str, str]],
+    def __init__(self, pool: wire.Pool, prefix: str, host: str, defaults: list[tuple[str, str]],
                  credentials: list[tuple[str, str]]) -> None:
-        self.transport = transport
+        self.pool = pool
         self.prefix = prefix
+        self.target_from = len(prefix) - 1  # the URL from the path's "/" on: what the request line carries
         self._host = host
         self._defaults = defaults
         self._default_names = {name.lower() for name, _ in defaults}
@@ -294,7 +283,9 @@ class _Direct:
             return None
         defaults = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in client.headers.raw]
         credentials = list(getattr(auth, "headers", {}).items())
-        return cls(transport, str(origin), origin.netloc.decode("ascii"), defaults, credentials)
+        pool = wire.Pool(origin.scheme, origin.raw_host.decode("ascii"), origin.port or (443 if origin.scheme == "https" else 80),
+                         shared_ssl_context)
+        return cls(pool, str(origin), origin.netloc.decode("ascii"), defaults, credentials)
 
     def takes(self, url: str) -> bool:
         if not url.startswith(self.prefix) or len(url) > 65536:
@@ -305,11 +296,11 @@ class _Direct:
         path = rest.split("?", 1)[0]
         return "." not in path or not any(part in (".", "..") for part in path.split("/"))
 
-    def headers(self, step_headers: Mapping[str, str]) -> CIMultiDict[str]:
+    def headers(self, step_headers: Mapping[str, str]) -> list[tuple[str, str]]:
         """The headers httpx would send, in its order: ``Host`` (unless the step sets one), the
         client's defaults less those the step sets, the step's, then the credentials set in
-        place (``StaticAuthenticator.apply``). Framing headers are aiohttp's to set, as in
-        ``AiohttpTransport.handle_async_request``.
+        place (``StaticAuthenticator.apply``). Framing headers are the wire's to set (from the
+        body), as aiohttp sets them in ``AiohttpTransport.handle_async_request``.
 
         Which names go where depends only on the step's header names, so that layout is worked
         out once per set of names (a step sends the same names every time) and filled with the
@@ -321,7 +312,7 @@ class _Direct:
             if len(self._layouts) < 1024:  # names are the mapping's: few; a bound all the same
                 self._layouts[names] = layout
         values = tuple(step_headers.values())
-        return CIMultiDict([(name, values[value] if type(value) is int else value) for name, value in layout])
+        return [(name, values[value] if type(value) is int else value) for name, value in layout]
 
     def _layout(self, names: tuple[str, ...]) -> list[tuple[str, str | int]]:
         """(name, fixed value or the position of the step's value) for each header sent."""

@@ -96,14 +96,6 @@ async def read_raw(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         raise _mapped(exc) from exc
 
 
-async def read_whole(response: aiohttp.ClientResponse) -> bytes:
-    """The whole raw body of an answer that announced its length, aiohttp's errors as httpx's."""
-    try:
-        return await response.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        raise _mapped(exc) from exc
-
-
 def release(response: aiohttp.ClientResponse) -> None:
     """Done with an answer: its connection back to the pool if it was read to the end, else closed
     (so an answer refused half-read never leaves bytes in a pooled connection)."""
@@ -161,19 +153,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise _mapped(exc) from exc
         return httpx.Response(response.status, headers=response.raw_headers, stream=_Body(response),
                               request=request, extensions={"http_version": b"HTTP/1.1"})
-
-    async def send(self, method: str, url: str, headers: CIMultiDict[str], content: bytes | None,
-                   timeout: float) -> aiohttp.ClientResponse:
-        """The request without an ``httpx.Request`` around it (``Upstream``'s direct path): ``url``
-        already in the exact form httpx would send, ``headers`` complete, ``timeout`` for every
-        phase as ``httpx.Timeout(timeout)``. The answer is aiohttp's; read it with :func:`read_raw`."""
-        session = self._session or self._open()
-        try:
-            return await session.request(method, URL(url, encoded=True), headers=headers, data=content or None,
-                                         allow_redirects=False, timeout=_client_timeout(timeout, timeout, timeout),
-                                         skip_auto_headers=_unset(headers))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise _mapped(exc) from exc
 
     async def aclose(self) -> None:
         if self._session is not None:
