@@ -259,7 +259,8 @@ def breaker_plan(sandbox, tmp_path: Path, **breaker: Any) -> GatewayPlan:
 
 
 def test_the_breaker_opens_answers_at_once_then_half_opens_and_closes(sandbox, tmp_path):
-    plan = breaker_plan(sandbox, tmp_path, failures=3, cooldown=0.5)
+    # (a cool-down long enough that a loaded machine does not end it before the fourth webhook)
+    plan = breaker_plan(sandbox, tmp_path, failures=3, cooldown=1.5)
 
     async def scenario() -> None:
         async with running(plan) as rt:
@@ -282,7 +283,7 @@ def test_the_breaker_opens_answers_at_once_then_half_opens_and_closes(sandbox, t
             assert body["request_accepted"] is False
             assert len(sandbox.calls()) == 3  # nothing sent
 
-            await asyncio.sleep(0.7)  # longer than the cool-down
+            await asyncio.sleep(1.7)  # longer than the cool-down
             assert breaker.state == "half_open"
             status, body = await webhook(rt, "balance", BALANCE)
             assert (status, body) == (200, {"value": 50.00, "currency": "USD"})
