@@ -30,6 +30,7 @@ from ..plan import (
     MappingPlan,
     ProviderPlan,
 )
+from ..runtime import heap
 from ..runtime.idempotency import registry as stores
 from ..runtime.idempotency.crypto import decode_key
 from .mapping import compile_mapping
@@ -52,8 +53,15 @@ def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
     """Load gateway.yaml and its mappings; ``mappings_read`` collects the mapping files it read.
 
     ``require_secrets=False, eager=False`` is lint's mode: the same checks, secrets that are not
-    set are warnings, and template code is generated on first use instead of now.
+    set are warnings, and template code is generated on first use instead of now. The garbage
+    collector is paused meanwhile (runtime/heap.py says why).
     """
+    with heap.paused():
+        return _load(path, require_secrets=require_secrets, eager=eager, mappings_read=mappings_read)
+
+
+def _load(path: str | Path, *, require_secrets: bool, eager: bool,
+          mappings_read: set[Path] | None) -> tuple[GatewayPlan | None, list[Diagnostic]]:
     path = Path(path).resolve()
     diagnostics: list[Diagnostic] = []
     ctx = reader.read(path, diagnostics)

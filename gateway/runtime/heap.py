@@ -9,14 +9,22 @@ exists once the server has started out of the collector's sight, as the Python d
 suggests for servers; reference counting still frees those objects as usual, only cycles among
 them are no longer looked for.
 
-So :func:`settle` runs at startup (``gateway serve``), and again after a reload once the
+Loading a plan makes no cyclic garbage either, but allocates a great deal that lives on: the
+collector's passes over that growing heap were ~40% of the time to load 500 mappings (2.20 s
+against 1.28 s without them, on the benchmark's machine). So a load runs with the collector
+:func:`paused`.
+
+:func:`settle` runs at startup (``gateway serve``), and again after a reload once the
 replaced plan's last request has finished (then with one full collection, for the replaced
 plan's cycles if it had any, and the new plan frozen).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import threading
+from typing import Iterator
 
 # Tracked allocations (less deallocations) between two passes over the youngest objects; 700 by
 # default. Each pass scans what is alive and young then: about the webhooks in flight, whatever
@@ -35,3 +43,29 @@ def settle(*, collect: bool = False) -> None:
         gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+_pause_lock = threading.Lock()
+_pauses = 0
+_resume = False
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """The collector off for what runs inside (a plan being loaded), then as it was before. Nested
+    or concurrent pauses (a reload's load in a thread while another runs): it comes back when the
+    last one ends, and only if it was on when the first began. Reference counting frees as usual
+    meanwhile; cycles made inside wait for the next pass after it."""
+    global _pauses, _resume
+    with _pause_lock:
+        if _pauses == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()

@@ -35,3 +35,62 @@ def test_settle_freezes_the_heap_and_a_collecting_settle_collects_what_was_froze
     finally:
         gc.unfreeze()
         gc.set_threshold(*saved)
+
+
+def test_paused_turns_the_collector_off_inside_and_back_as_it_was():
+    assert gc.isenabled()
+    with heap.paused():
+        assert not gc.isenabled()
+        with heap.paused():  # nested
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with heap.paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_from_two_threads_leave_the_collector_on():
+    import threading
+
+    first_in, second_done = threading.Event(), threading.Event()
+    inside: list[bool] = []
+
+    def first() -> None:
+        with heap.paused():
+            first_in.set()
+            second_done.wait(5)  # the second pause begins and ends inside this one
+
+    def second() -> None:
+        first_in.wait(5)
+        with heap.paused():
+            pass
+        inside.append(gc.isenabled())  # the first pause has not ended: still off
+        second_done.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert inside == [False] and gc.isenabled()
+
+
+def test_a_load_runs_with_the_collector_paused_and_restores_it(tmp_path, monkeypatch):
+    from gateway.compile import gateway_file
+
+    seen: list[bool] = []
+    real = gateway_file._load
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gateway_file, "_load", spy)
+    (tmp_path / "gateway.yaml").write_text("providers: {}\n")
+    gateway_file.load(tmp_path / "gateway.yaml")
+    assert seen == [False] and gc.isenabled()

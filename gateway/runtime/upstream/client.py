@@ -1,10 +1,12 @@
 """One pooled client per provider, and the one place transport errors are translated.
 
-Requests are ``httpx.Request`` objects handed straight to the provider's transport: by default
-:class:`~.transport.AiohttpTransport` (aiohttp carries the bytes; chosen by measurement, see
-docs/performance.md). Clients are created at startup from the plan and an injected transport
-factory, and closed at shutdown; tests and ``gateway test`` swap the transport, never patch
-functions.
+With the gateway's own transport, the common request (the provider's origin, a URL sent as it
+is, fixed or no credentials, no tracing: :class:`_Direct`) is written by :mod:`.wire` on its
+kept-alive connections. Every other request is an ``httpx.Request`` handed straight to the
+provider's transport: by default :class:`~.transport.AiohttpTransport` (aiohttp carries the
+bytes). Both chosen by measurement (docs/performance.md). Clients are created at startup from the
+plan and an injected transport factory, and closed at shutdown; tests and ``gateway test`` swap
+the transport (then every request goes through it), never patch functions.
 """
 
 from __future__ import annotations

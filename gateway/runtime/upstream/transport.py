@@ -1,4 +1,6 @@
-"""What carries the bytes to a provider: an httpx transport over one aiohttp connection pool.
+"""What carries the bytes of every provider request the common path (:mod:`.wire`) does not take
+(query parameters, computed credentials, tracing, another origin): an httpx transport over one
+aiohttp connection pool.
 
 httpx stays the API (``Upstream`` builds ``httpx.Request`` objects, ``gateway test`` and the tests swap
 in an ``httpx.MockTransport``); only the bytes go through aiohttp, chosen by measurement
