@@ -349,3 +349,21 @@ def test_https_is_verified_and_kept_alive(tmp_path):
 
     asyncio.run(main())
     assert len(seen) == 3  # nothing sent over the connection that did not verify
+
+
+def test_an_answer_head_without_end_is_refused_as_it_comes():
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await server_of[0].read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for i in range(4096):  # 4 MiB of headers, then silence: without a bound, a read timeout at best
+            writer.write(b"X-Pad-%d: " % i + b"a" * 1000 + b"\r\n")
+            await writer.drain()
+        await asyncio.sleep(10)
+
+    async def body(server: Server) -> None:
+        started = time.monotonic()
+        with pytest.raises(httpx.RemoteProtocolError, match="head is larger"):
+            await server.send(timeout=5)
+        assert time.monotonic() - started < 4
+
+    run(handler, body)

@@ -19,7 +19,8 @@ What it guarantees, as the aiohttp transport does (the same fault tests run agai
   ``ReadError`` when the connection closed or reset before an answer, ``RemoteProtocolError``
   for an answer that is malformed or cut short;
 - the answer's body bounded as it arrives (raw, each decoding layer and decoded:
-  ``BodyTooLarge`` / ``Undecodable``), never buffered past the limit;
+  ``BodyTooLarge`` / ``Undecodable``), never buffered past the limit; its head (status line and
+  headers) bounded to :data:`MAX_HEAD_BYTES`;
 - no redirect followed, no cookie kept, no proxy, one request at a time per connection;
 - a connection goes back to the pool only after an answer read to its end that allows it (not
   ``Connection: close``, not HTTP/1.0 without keep-alive, not framed by the end of the stream);
@@ -39,6 +40,9 @@ import httpx
 from .codecs import BodyTooLarge, BoundedBody, Undecodable
 
 KEEPALIVE_SECONDS = 4.0
+# The most an answer's status line and headers may take (aiohttp's limits allow about as much): a
+# provider sending headers without end is refused as it goes, not buffered.
+MAX_HEAD_BYTES = 64 * 1024
 # Methods after which aiohttp (and so this path, to put the same bytes on the wire) sends no
 # `Content-Length: 0` for a request without a body.
 _NO_LENGTH_WHEN_EMPTY = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
@@ -49,7 +53,7 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 class _Exchange:
     """One request's answer as it is parsed: its head, its body's decoder, and who waits for it."""
 
-    __slots__ = ("body", "framed_by_eof", "headers", "limit", "started", "status", "waiter")
+    __slots__ = ("body", "framed_by_eof", "head_bytes", "headers", "limit", "started", "status", "waiter")
 
     def __init__(self, waiter: asyncio.Future[Answer], limit: int) -> None:
         self.waiter = waiter
@@ -59,6 +63,7 @@ class _Exchange:
         self.body: BoundedBody | None = None
         self.framed_by_eof = False
         self.started = False  # any byte of the answer received
+        self.head_bytes = 0  # received before the head was complete
 
 
 class Connection(asyncio.Protocol):
@@ -148,6 +153,11 @@ class Connection(asyncio.Protocol):
                        httpx.RemoteProtocolError("the answer could not be parsed"))
         except httptools.HttpParserError:
             self._fail(httpx.RemoteProtocolError("the answer could not be parsed"))
+            return
+        if exchange.body is None and self.exchange is exchange:  # its head is still incomplete
+            exchange.head_bytes += len(data)
+            if exchange.head_bytes > MAX_HEAD_BYTES:
+                self._fail(httpx.RemoteProtocolError(f"the answer's head is larger than {MAX_HEAD_BYTES} bytes"))
 
     def eof_received(self) -> bool:
         self.closed = True  # never taken from the pool again
