@@ -34,9 +34,8 @@ import httpx
 from multidict import CIMultiDict
 from yarl import URL
 
-# Kept idle this long at most. Below the 5 s of common servers (uvicorn's default keep-alive),
-# so a connection is dropped here before the provider closes it under a request being sent.
-KEEPALIVE_SECONDS = 4.0
+from .wire import KEEPALIVE_SECONDS  # both pools keep idle connections as long
+
 # Headers httpx puts on a request that aiohttp sets itself from the body it is given.
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 

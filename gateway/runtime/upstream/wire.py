@@ -6,9 +6,9 @@ on a kept-alive connection and its answer parsed by httptools (llhttp, the parse
 aiohttp use), its body decoded as it arrives with the bound of :class:`~.codecs.BoundedBody`.
 Everything else still goes through httpx and the aiohttp transport.
 
-Chosen by measurement (docs/performance.md, round 4): per request, aiohttp's client cost about
-310 µs of CPU on this benchmark's machine, pyreqwest 200 µs, aiosonic 450 µs, and this 60-70 µs;
-the gateway's whole webhook costs about 1 ms. aiohttp's cost is its generality (cookies, proxies,
+Chosen by measurement (docs/performance.md, round 4; ``benchmarks/hotpath/clients.py``): per
+provider call, aiohttp's client cost about 310 µs of CPU on the benchmark's machine, pyreqwest
+170 µs, aiosonic 510 µs, and this 80-100 µs; the gateway's whole webhook costs about 0.6 ms. aiohttp's cost is its generality (cookies, proxies,
 redirects, tracing hooks, multidicts, a timer per read), none of which this path uses.
 
 What it guarantees, as the aiohttp transport does (the same fault tests run against both):
@@ -39,6 +39,8 @@ import httpx
 
 from .codecs import BodyTooLarge, BoundedBody, Undecodable
 
+# Kept idle this long at most. Below the 5 s of common servers (uvicorn's default keep-alive),
+# so a connection is dropped here before the provider closes it under a request being sent.
 KEEPALIVE_SECONDS = 4.0
 # The most an answer's status line and headers may take (aiohttp's limits allow about as much): a
 # provider sending headers without end is refused as it goes, not buffered.
@@ -253,14 +255,14 @@ class Pool:
         self.opened = 0  # connections made (tests read it: reuse is behaviour)
 
     async def request(self, method: str, target: str, headers: list[tuple[str, str]], content: bytes | None,
-                      timeout: float, limit: int, loop: asyncio.AbstractEventLoop | None = None) -> Answer:
+                      timeout: float, limit: int) -> Answer:
         """Send one request and read its answer: (status, raw headers, decoded body).
 
         ``target`` is the path and query as they go on the wire; ``headers`` all of them, Host
         included, in order (Content-Length is added from ``content``); ``timeout`` bounds the
         connect and each wait for the provider's bytes; ``limit`` the body."""
         if self.loop is None:
-            self.loop = loop or asyncio.get_running_loop()
+            self.loop = asyncio.get_running_loop()
         block = "".join([f"{name}: {value}\r\n" for name, value in headers])
         if block.count("\n") != len(headers) or block.count("\r") != len(headers):
             # (the engine and the config refuse control characters in headers already: a last guard)
