@@ -3,7 +3,7 @@ counting, so the garbage collector's passes (which scan every young object, and 
 webhook's CPU when each JMESPath search left a cycle: docs/performance.md) stay rare and short.
 
 The app runs in this test's event loop, over real HTTP on loopback to the sandbox simulator
-(the aiohttp transport, the thin dispatch, the log line and metrics all on)."""
+(wire's connections, the thin dispatch, the log line and metrics all on)."""
 
 from __future__ import annotations
 

@@ -1,64 +1,170 @@
-"""What the aiohttp transport (every request the common path of gateway.runtime.upstream.wire does
-not take: tests/test_wire.py) puts on the wire: exactly the headers it is given, plus the framing
-aiohttp sets from the body, never aiohttp's own Accept, Accept-Encoding (which would offer ``br``)
-or User-Agent, whether or not the request already has them. A raw socket server on loopback
-records the bytes."""
+"""What the gateway's own httpx transport (gateway.runtime.upstream.transport.WireTransport: every
+request the common path of gateway.runtime.upstream.wire does not take, and OAuth2 token requests)
+puts on the wire and hands back: exactly the headers httpx built, plus the framing set from the
+body, nothing added; the answer's body raw and bounded; one pool per origin, the provider's shared
+with the common path. Raw socket servers on loopback record the bytes."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 
 import httpx
 import pytest
-from multidict import CIMultiDict
 
-from gateway.runtime.upstream.transport import AiohttpTransport
+from gateway.runtime.upstream import transport as wire_transport
+from gateway.runtime.upstream.transport import AnswerTooLarge, WireTransport
+
+TIMEOUT = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
 
 
-async def _capture(headers: CIMultiDict[str]) -> list[tuple[str, str]]:
-    seen: list[bytes] = []
+class _Recorder:
+    """A loopback server answering ``answer`` to every request, recording each request's head and
+    body and how many connections it was sent on."""
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        seen.append(head)
-        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
-        await reader.readexactly(length)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
-        await writer.drain()
-        writer.close()
+    def __init__(self, answer: bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}") -> None:
+        self.answer = answer
+        self.requests: list[bytes] = []
+        self.connections = 0
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    transport = AiohttpTransport(2)
-    try:
-        request = httpx.Request("POST", f"http://127.0.0.1:{port}/v1/cards", headers=list(headers.items()),
-                                content=b'{"a":1}', extensions={"timeout": {"connect": 5.0, "read": 5.0, "pool": 5.0}})
-        response = await transport.handle_async_request(request)
-        async for _ in response.aiter_raw():
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                self.requests.append(head + await reader.readexactly(length))
+                writer.write(self.answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        await response.aclose()
-    finally:
-        await transport.aclose()
-        server.close()
-        await server.wait_closed()
-    lines = seen[0].decode("latin-1").split("\r\n")[1:-2]
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> _Recorder:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.server.close()
+
+
+async def _send(transport: WireTransport, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+    response = await transport.handle_async_request(request)
+    body = b"".join([chunk async for chunk in response.aiter_raw()])
+    await response.aclose()
+    return response, body
+
+
+async def _capture(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    async with _Recorder() as server:
+        transport = WireTransport(1000)
+        try:
+            request = httpx.Request("POST", f"http://127.0.0.1:{server.port}/v1/cards?a=b%20c", headers=headers,
+                                    content=b'{"a":1}', extensions={"timeout": TIMEOUT})
+            await _send(transport, request)
+        finally:
+            await transport.aclose()
+    line, *lines = server.requests[0].split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    assert line == "POST /v1/cards?a=b%20c HTTP/1.1"
     return [(name, value.strip()) for name, value in (line.split(":", 1) for line in lines)]
 
 
 @pytest.mark.parametrize("given", [
     [("Host", "127.0.0.1"), ("Accept", "application/json"), ("Accept-Encoding", "gzip, deflate"), ("User-Agent", "gw/1"),
      ("X-Key", "k"), ("Content-Type", "application/json")],
-    # none of aiohttp's automatic headers: it must not add them
+    # no Accept, Accept-Encoding or User-Agent: none is added
     [("Host", "127.0.0.1"), ("X-Key", "k"), ("Content-Type", "application/json")],
     [("Host", "127.0.0.1"), ("Accept-Encoding", "gzip"), ("Content-Type", "application/json")],
+    # a framing header httpx set is replaced by the one the wire sets from the body, never sent twice
+    [("Host", "127.0.0.1"), ("Content-Length", "7"), ("Content-Type", "application/json")],
 ])
 def test_the_transport_sends_the_headers_it_is_given_and_no_automatic_ones(given):
-    # (the engine gives every request with a body its Content-Type; aiohttp would add one otherwise)
-    sent = asyncio.run(_capture(CIMultiDict(given)))
+    sent = asyncio.run(_capture(given))
     names = [name.lower() for name, _ in sent]
-    assert [pair for pair in sent if pair[0].lower() != "content-length"] == given
-    assert names.count("content-length") == 1
+    assert [pair for pair in sent if pair[0].lower() != "content-length"] == [p for p in given if p[0] != "Content-Length"]
+    assert names.count("content-length") == 1 and ("Content-Length", "7") in sent
+
+
+def test_the_body_is_handed_over_raw_for_the_client_to_decode_with_its_bound():
+    packed = gzip.compress(b'{"balance": 1}')
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + str(len(packed)).encode()
+              + b"\r\n\r\n" + packed)
+
+    async def main() -> tuple[httpx.Response, bytes, httpx.Response]:
+        async with _Recorder(answer) as server:
+            transport = WireTransport(1000)
+            try:
+                url = f"http://127.0.0.1:{server.port}/v1/cards"
+                response, raw = await _send(transport, httpx.Request("GET", url, extensions={"timeout": TIMEOUT}))
+                # through an httpx client (an OAuth2 token request): httpx decodes it
+                async with httpx.AsyncClient(transport=transport) as client:
+                    decoded = await client.get(url)
+            finally:
+                await transport.aclose()
+        return response, raw, decoded
+
+    response, raw, decoded = asyncio.run(main())
+    assert response.status_code == 200 and response.headers["content-encoding"] == "gzip"
+    assert raw == packed
+    assert decoded.json() == {"balance": 1}
+
+
+def test_an_answer_over_the_limit_is_an_httpx_error_that_says_so():
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000
+
+    async def main() -> AnswerTooLarge:
+        async with _Recorder(answer) as server:
+            transport = WireTransport(1000)
+            try:
+                request = httpx.Request("GET", f"http://127.0.0.1:{server.port}/", extensions={"timeout": TIMEOUT})
+                with pytest.raises(AnswerTooLarge) as caught:
+                    await transport.handle_async_request(request)
+            finally:
+                await transport.aclose()
+        return caught.value
+
+    error = asyncio.run(main())
+    assert isinstance(error, httpx.HTTPError) and "1000" in str(error)
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "file:///etc/passwd"])
+def test_a_scheme_other_than_http_is_refused_before_anything_is_sent(url):
+    async def main() -> None:
+        transport = WireTransport(1000)
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await transport.handle_async_request(httpx.Request("GET", url, extensions={"timeout": TIMEOUT}))
+        assert transport._pools == {}
+
+    asyncio.run(main())
+
+
+def test_the_provider_pool_is_kept_and_other_origins_are_bounded(monkeypatch):
+    monkeypatch.setattr(wire_transport, "MAX_OTHER_ORIGINS", 2)
+
+    async def main() -> tuple[_Recorder, list[_Recorder], WireTransport]:
+        transport = WireTransport(1000)
+        async with _Recorder() as own:
+            servers = [await _Recorder().__aenter__() for _ in range(3)]
+            try:
+                mine = transport.pool(("http", "127.0.0.1", own.port), own=True)
+                for server in servers:  # the provider's origin between each other origin
+                    for port in (server.port, own.port):
+                        await _send(transport, httpx.Request("GET", f"http://127.0.0.1:{port}/", extensions={"timeout": TIMEOUT}))
+                assert transport.pool(("http", "127.0.0.1", own.port)) is mine
+                kept = [key[2] for key in transport._pools if key[2] != own.port]
+                assert kept == [servers[1].port, servers[2].port]  # the first other origin's pool was closed
+            finally:
+                await transport.aclose()
+                for server in servers:
+                    await server.__aexit__()
+        return own, servers, transport
+
+    own, servers, transport = asyncio.run(main())
+    assert own.connections == 1 and len(own.requests) == 3  # one kept-alive connection for the provider's origin
+    assert transport._pools == {}
 
 
 # --- answers cut short: announced with a length (read whole) or chunked (read in chunks) ---------

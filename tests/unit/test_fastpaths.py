@@ -23,7 +23,7 @@ from gateway.language.templating import ENV, REQUEST_ENV, Expr, RenderError, Whe
 from gateway.logs import redact
 from gateway.observe.logformat import _masked_values
 from gateway.runtime.upstream.client import _Direct
-from gateway.runtime.upstream.transport import AiohttpTransport
+from gateway.runtime.upstream.transport import WireTransport
 
 pytestmark = pytest.mark.unit
 
@@ -126,13 +126,13 @@ def test_direct_headers_are_the_ones_httpx_sends(credentials, step_headers):
     base = "https://api.example.com:8443/v1"
     client = _client(base)
     auth = StaticAuthenticator(dict(credentials)) if credentials else Authenticator()
-    direct = _Direct.for_(AiohttpTransport(4), client, auth, base)
+    direct = _Direct.for_(WireTransport(1000), client, auth, base)
     assert direct is not None
     url = "https://api.example.com:8443/v1/cards/lookup"
     request = client.build_request("POST", url, headers=step_headers, content=b"{}")
     for name, value in credentials.items():  # StaticAuthenticator.apply
         request.headers[name] = value
-    # What AiohttpTransport.handle_async_request hands aiohttp from that request
+    # What WireTransport.handle_async_request hands the wire from that request
     want = [(k.decode(), v.decode()) for k, v in request.headers.raw if k.lower() not in (b"content-length", b"transfer-encoding")]
     assert direct.headers(step_headers) == want
     # The layout worked out for these names serves the next request with other values
@@ -154,21 +154,31 @@ def test_direct_headers_are_the_ones_httpx_sends(credentials, step_headers):
 ])
 def test_a_url_is_sent_directly_only_as_httpx_would_send_it(url):
     base = "https://api.example.com"
-    direct = _Direct.for_(AiohttpTransport(4), _client(base), Authenticator(), base)
+    direct = _Direct.for_(WireTransport(1000), _client(base), Authenticator(), base)
     assert direct is not None
     if direct.takes(url):
         assert str(httpx.URL(url)) == url  # same bytes on the wire
         assert (httpx.URL(url).scheme, httpx.URL(url).host, httpx.URL(url).port) == ("https", "api.example.com", None)
 
 
+def test_the_direct_path_uses_the_transports_pool_for_the_providers_origin():
+    transport = WireTransport(1000)
+    direct = _Direct.for_(transport, _client("https://api.example.com/v1"), Authenticator(), "https://api.example.com/v1")
+    assert direct is not None
+    # one set of kept-alive connections to the provider, whichever path a request takes
+    assert direct.pool is transport.pool(("https", "api.example.com", 443))
+
+
 def test_requests_that_need_httpx_keep_it():
     base = "https://api.example.com"
+    # a base URL whose scheme the wire does not speak: the transport refuses it (UnsupportedProtocol)
+    assert _Direct.for_(WireTransport(1000), _client("ftp://api.example.com"), Authenticator(), "ftp://api.example.com") is None
     assert _Direct.for_(httpx.MockTransport(lambda r: httpx.Response(200)), _client(base), Authenticator(), base) is None
 
     class Signing(Authenticator):  # computes on the httpx.Request (hmac, oauth2)
         pass
 
-    assert _Direct.for_(AiohttpTransport(4), _client(base), Signing(), base) is None
+    assert _Direct.for_(WireTransport(1000), _client(base), Signing(), base) is None
 
 
 # --- webhook routes without Litestar -------------------------------------------------------------

@@ -1,7 +1,10 @@
 """Rules of the house that a review would otherwise have to check by eye."""
 
 import ast
+import importlib.metadata
 import re
+import sys
+import tomllib
 from pathlib import Path
 
 GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
@@ -54,3 +57,54 @@ def test_the_compiler_and_the_language_never_import_the_http_side():
 def test_no_module_of_the_runtime_imports_a_web_framework():
     for path in (GATEWAY / "runtime").rglob("*.py"):
         assert not re.search(r"^\s*(from|import) (litestar|starlette|fastapi)\b", path.read_text(), re.M), path
+
+
+def _optional(tree: ast.AST) -> set[int]:
+    """The import statements inside a ``try`` that handles their ``ImportError``: optional ones."""
+    guarded: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers):
+            guarded |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
+    return guarded
+
+
+def _libraries(path: Path) -> dict[str, int]:
+    """The top-level modules outside the standard library and the project that a module imports,
+    with the line of their first import (conditional and function-level imports included, not
+    those that handle the module's absence)."""
+    found: dict[str, int] = {}
+    tree = ast.parse(path.read_text())
+    optional = _optional(tree)
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        for name in names:
+            top = name.split(".")[0]
+            if top not in sys.stdlib_module_names and top not in ("gateway", "simulators"):
+                found.setdefault(top, node.lineno)
+    return found
+
+
+def test_every_library_the_package_imports_is_a_declared_dependency():
+    """A module imported by the gateway or its simulators comes from a distribution pyproject.toml
+    installs (`dependencies`, or the `otel` extra the tracing module imports only when asked):
+    installed with `pip install .`, an undeclared import fails only in production; an optional one
+    (brotli) handles its absence. (aiohttp is no longer a dependency: wire.py carries every
+    provider request.)"""
+    project = tomllib.loads((GATEWAY.parent / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower().replace("_", "-")
+                for spec in [*project["dependencies"], *project["optional-dependencies"]["otel"]]}
+    distributions = importlib.metadata.packages_distributions()
+    offenders = []
+    for path in [*_modules(), *sorted((GATEWAY.parent / "simulators").rglob("*.py"))]:
+        for module, line in _libraries(path).items():
+            owners = {name.lower().replace("_", "-") for name in distributions.get(module, [])}
+            if not owners & declared:
+                offenders.append(f"{path.relative_to(GATEWAY.parent)}:{line}: {module} (from {sorted(owners) or 'nothing installed'})")
+    assert offenders == []

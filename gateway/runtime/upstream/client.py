@@ -3,8 +3,8 @@
 With the gateway's own transport, the common request (the provider's origin, a URL sent as it
 is, fixed or no credentials, no tracing: :class:`_Direct`) is written by :mod:`.wire` on its
 kept-alive connections. Every other request is an ``httpx.Request`` handed straight to the
-provider's transport: by default :class:`~.transport.AiohttpTransport` (aiohttp carries the
-bytes). Both chosen by measurement (docs/performance.md). Clients are created at startup from the
+provider's transport: by default :class:`~.transport.WireTransport`, over the same connections.
+Both chosen by measurement (docs/performance.md). Clients are created at startup from the
 plan and an injected transport factory, and closed at shutdown; tests and ``gateway test`` swap
 the transport (then every request goes through it), never patch functions.
 """
@@ -33,7 +33,7 @@ from ...observe import metrics, tracing
 from ...plan import ProviderPlan
 from ..trace import OutboundRequest
 from . import codecs, wire
-from .transport import _FRAMING, AiohttpTransport, shared_ssl_context
+from .transport import FRAMING, AnswerTooLarge, WireTransport, origin_of
 
 # httpx logs every request line at INFO, and a provider URL may carry a card number (codes in
 # paths): keep those loggers quiet whatever logging the embedding application configures.
@@ -62,7 +62,7 @@ def _failure(cls: type[UpstreamFailure], step: str, message: str, *, maybe_sent:
 
 
 def default_transport(provider: ProviderPlan) -> httpx.AsyncBaseTransport:
-    return AiohttpTransport(provider.max_connections)
+    return WireTransport(provider.mapping.max_response_bytes)
 
 
 class Upstream:
@@ -167,6 +167,8 @@ class Upstream:
                 await response.aclose()
         except AuthError as exc:
             raise _failure(UpstreamUnreachable, step, f"could not authenticate to the provider: {exc}", maybe_sent=False) from None
+        except AnswerTooLarge as exc:
+            raise _failure(UpstreamBadResponse, step, str(exc), maybe_sent=True) from None
         except UnicodeEncodeError as exc:  # a header value httpx cannot encode: nothing was sent
             raise _failure(UpstreamUnreachable, step, f"the request could not be sent ({type(exc).__name__})", maybe_sent=False) from exc
         except httpx.HTTPError as exc:
@@ -176,8 +178,7 @@ class Upstream:
     async def _send_direct(self, direct: _Direct, outbound: OutboundRequest, timeout: float,
                            step: str) -> UpstreamResponse:
         """The same request and the same bytes on the wire as through httpx (``_Direct`` says when that
-        holds), without building an ``httpx.Request``, written by :mod:`.wire` rather than aiohttp
-        (docs/performance.md, rounds 2 and 4)."""
+        holds), without building an ``httpx.Request`` (docs/performance.md, rounds 2 and 4)."""
         try:
             status, raw, body = await direct.pool.request(outbound.method, outbound.url[direct.target_from:],
                                                           direct.headers(outbound.headers), outbound.content,
@@ -210,9 +211,7 @@ class Upstream:
             raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
 
     async def aclose(self) -> None:
-        if self._direct is not None:
-            self._direct.pool.close()
-        await self._client.aclose()
+        await self._client.aclose()  # closes the transport, and so every pool (the direct path's too)
 
 
 def plain_headers(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
@@ -231,7 +230,7 @@ def plain_headers(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
 
 
 def _translated(exc: httpx.HTTPError, step: str, timeout: float) -> UpstreamFailure:
-    """httpx's error (also what the transport maps aiohttp's onto) as the gateway's, once."""
+    """httpx's error (also what wire raises) as the gateway's, once."""
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
         return _failure(UpstreamUnreachable, step, f"cannot connect to the provider ({type(exc).__name__})", maybe_sent=False)
     if isinstance(exc, httpx.TimeoutException):
@@ -275,18 +274,17 @@ class _Direct:
     @classmethod
     def for_(cls, transport: httpx.AsyncBaseTransport, client: httpx.AsyncClient, auth: Authenticator,
              base_url: str) -> _Direct | None:
-        if not isinstance(transport, AiohttpTransport) or type(auth) not in (Authenticator, StaticAuthenticator):
+        if not isinstance(transport, WireTransport) or type(auth) not in (Authenticator, StaticAuthenticator):
             return None
         try:
             origin = httpx.URL(base_url).copy_with(raw_path=b"/", fragment=None)
         except (httpx.InvalidURL, TypeError):
             return None
-        if not origin.host:
+        if not origin.host or origin.scheme not in ("http", "https"):
             return None
         defaults = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in client.headers.raw]
         credentials = list(getattr(auth, "headers", {}).items())
-        pool = wire.Pool(origin.scheme, origin.raw_host.decode("ascii"), origin.port or (443 if origin.scheme == "https" else 80),
-                         shared_ssl_context)
+        pool = transport.pool(origin_of(origin), own=True)  # the connections the transport's requests use too
         return cls(pool, str(origin), origin.netloc.decode("ascii"), defaults, credentials)
 
     def takes(self, url: str) -> bool:
@@ -302,7 +300,7 @@ class _Direct:
         """The headers httpx would send, in its order: ``Host`` (unless the step sets one), the
         client's defaults less those the step sets, the step's, then the credentials set in
         place (``StaticAuthenticator.apply``). Framing headers are the wire's to set (from the
-        body), as aiohttp sets them in ``AiohttpTransport.handle_async_request``.
+        body), as in ``WireTransport.handle_async_request``.
 
         Which names go where depends only on the step's header names, so that layout is worked
         out once per set of names (a step sends the same names every time) and filled with the
@@ -335,7 +333,7 @@ class _Direct:
                 items[found[0]] = (name, value)
             else:
                 items.append((name, value))
-        return [pair for pair in items if pair[0].lower() not in _FRAMING]
+        return [pair for pair in items if pair[0].lower() not in FRAMING]
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -1,161 +1,116 @@
-"""What carries the bytes of every provider request the common path (:mod:`.wire`) does not take
-(query parameters, computed credentials, tracing, another origin): an httpx transport over one
-aiohttp connection pool.
+"""The gateway's own httpx transport: every provider request the common path (``client._Direct``)
+does not take (query parameters, computed credentials, tracing, another origin, a URL httpx
+rewrites) and the OAuth2 token requests, carried by :mod:`.wire`'s kept-alive connections.
 
-httpx stays the API (``Upstream`` builds ``httpx.Request`` objects, ``gateway test`` and the tests swap
-in an ``httpx.MockTransport``); only the bytes go through aiohttp, chosen by measurement
-(docs/performance.md): httpcore's pool polls and asks ``getpeername`` of every connection on
-every request it assigns (through anyio), which cost 1 ms of CPU per webhook at c=1 and grew to
-4-11 ms under concurrency; aiohttp's connector costs a fraction of that and stays flat.
+httpx stays the API: ``Upstream`` builds an ``httpx.Request`` (httpx encodes the URL, the query
+and the headers; an authenticator signs or adds its token to it), and ``gateway test`` and the
+tests swap in an ``httpx.MockTransport``. Only the bytes go through :mod:`.wire`, the client
+measured cheapest (docs/performance.md, rounds 2, 4 and 5): httpcore's pool cost 1-11 ms of CPU
+per webhook under concurrency; aiohttp, which carried these requests until round 5, about 310 µs
+per call and a tenth of the gateway's startup to import.
 
-What this transport guarantees, as httpx's did (tests/test_hardening.py, test_decompression.py,
-test_provider_errors.py run against it):
+What it guarantees (tests/test_transport_wire.py; the fault tests run through it):
 
-- no redirects followed, no decompression (``auto_decompress=False``: the client decodes the
-  raw bytes itself with a bound, ``codecs.BoundedBody``), no cookies kept, no proxy or netrc
-  from the environment;
-- aiohttp's errors become the httpx classes ``client.py`` translates, split by whether the
-  request may have left: ``ConnectError``/``ConnectTimeout`` before anything was sent,
-  ``ReadTimeout``, ``RemoteProtocolError``/``ReadError`` after;
-- the session (and its connector) is created on the first request, in the running loop, so
-  starting a gateway with hundreds of providers costs nothing per provider; every provider
-  shares one TLS context (loading a CA store takes ~15 ms and a few MiB each).
+- the request's headers sent exactly as httpx built them, in order, with the framing set from the
+  body; nothing added;
+- the answer's body handed over raw (still encoded), bounded to the provider's
+  ``max_response_bytes`` as it arrives: the client (or httpx, for a token request) decodes it;
+- wire's errors, as the httpx classes ``client.py`` translates; a scheme other than http and https
+  is ``UnsupportedProtocol`` before anything is sent;
+- no redirect followed, no cookie kept, no proxy or netrc from the environment;
+- one pool per origin: the provider's own (shared with the common path, so both reuse the same
+  connections), and the last :data:`MAX_OTHER_ORIGINS` others a step's ``url`` reached.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ssl
-from typing import AsyncIterator
 
-import aiohttp
 import httpx
-from multidict import CIMultiDict
-from yarl import URL
 
-from .wire import KEEPALIVE_SECONDS  # both pools keep idle connections as long
+from . import wire
+from .codecs import BodyTooLarge
 
-# Headers httpx puts on a request that aiohttp sets itself from the body it is given.
-_FRAMING = frozenset({"content-length", "transfer-encoding"})
+# Headers httpx puts on a request that the wire sets itself from the body it is given.
+FRAMING = frozenset({"content-length", "transfer-encoding"})
+_FRAMING_RAW = frozenset(name.encode("ascii") for name in FRAMING)
+_PORTS = {"http": 80, "https": 443}
+# Origins other than the provider's own kept with their idle connections (a step's `url` taken from
+# an answer may name any host; pools beyond these are closed, the least recently used first).
+MAX_OTHER_ORIGINS = 8
+
+Origin = tuple[str, str, int]
+
+
+class AnswerTooLarge(httpx.DecodingError):
+    """The answer's bytes passed ``max_response_bytes`` as they arrived (its connection is closed).
+    An httpx error, so that whoever sent the request through httpx (an OAuth2 token request)
+    sees one; ``Upstream`` says it as the limit it is."""
 
 
 @functools.cache
 def shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every provider: httpx's defaults (certifi's CA store, TLS 1.2+)."""
+    """One TLS context for every provider: httpx's defaults (certifi's CA store, TLS 1.2+).
+    Loading a CA store takes ~15 ms and a few MiB, so not once per provider."""
     return httpx.create_ssl_context(trust_env=False)
 
 
-def _mapped(exc: BaseException) -> httpx.TransportError:
-    """aiohttp's exception as the httpx class ``client.py`` translates: only a connection that
-    could not be made means nothing was sent; anything else may have reached the provider."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):  # connecting took too long
-        return httpx.ConnectTimeout(type(exc).__name__)
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-        return httpx.ReadTimeout(type(exc).__name__)
-    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake: nothing sent
-        return httpx.ConnectError(type(exc).__name__)
-    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
-        return httpx.UnsupportedProtocol(type(exc).__name__)
-    if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):  # malformed, cut short
-        return httpx.RemoteProtocolError(type(exc).__name__)
-    return httpx.ReadError(type(exc).__name__)  # reset, closed before answering
+def origin_of(url: httpx.URL) -> Origin:
+    """(scheme, host as sent in the TLS SNI and DNS lookup, port) of a URL."""
+    return (url.scheme, url.raw_host.decode("ascii"), url.port or _PORTS.get(url.scheme, 0))
 
 
-# aiohttp adds these when a request lacks them (and offers `br` when brotli is installed, which the
-# bounded decoder refuses): a request sends only what httpx would have sent.
-_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent")
+class WireTransport(httpx.AsyncBaseTransport):
+    """One provider's connections, over :class:`.wire.Pool`; answers bounded to ``max_response_bytes``.
+    How many requests run at once is bounded by the caller (``Upstream``'s slots)."""
 
+    def __init__(self, max_response_bytes: int) -> None:
+        self._limit = max_response_bytes
+        self._pools: dict[Origin, wire.Pool] = {}
+        self._own: Origin | None = None
 
-def _unset(headers: CIMultiDict[str]) -> tuple[str, ...] | None:
-    """The automatic headers aiohttp must not add to this request; None when it has all of them
-    (always, from ``Upstream``: httpx's defaults are in every request). Asking aiohttp to skip
-    them on every request cost ~2% of a webhook (a sort and two header copies per request)."""
-    if "Accept" in headers and "Accept-Encoding" in headers and "User-Agent" in headers:
-        return None
-    return _AUTO_HEADERS
-
-
-@functools.lru_cache(maxsize=64)
-def _client_timeout(connect: float | None, read: float | None, pool: float | None) -> aiohttp.ClientTimeout:
-    # Connecting may take `connect` (after waiting for a free connection: `pool`); then every
-    # read of the answer `read`. Few distinct values (the mapping's timeouts): built once each.
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read,
-                                 connect=None if connect is None else connect + (pool or 0))
-
-
-async def read_raw(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The raw (still encoded) body of an answer as it arrives, aiohttp's errors as httpx's."""
-    content = response.content
-    try:
-        while True:
-            chunk = await content.readany()
-            if not chunk:
-                return
-            yield chunk
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        raise _mapped(exc) from exc
-
-
-def release(response: aiohttp.ClientResponse) -> None:
-    """Done with an answer: its connection back to the pool if it was read to the end, else closed
-    (so an answer refused half-read never leaves bytes in a pooled connection)."""
-    if response.content.is_eof():
-        response.release()
-    else:
-        response.close()
-
-
-class _Body(httpx.AsyncByteStream):
-    """The raw (still encoded) body as it arrives; closing it before its end closes the
-    connection, so an answer refused half-read never leaves bytes in a pooled connection."""
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in read_raw(self._response):
-            yield chunk
-
-    async def aclose(self) -> None:
-        release(self._response)
-
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One provider's connections: at most ``max_connections``, HTTP/1.1, kept alive
-    :data:`KEEPALIVE_SECONDS`. Timeouts come from the request (``httpx.Timeout``)."""
-
-    def __init__(self, max_connections: int) -> None:
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ssl=shared_ssl_context(),
-                                         keepalive_timeout=KEEPALIVE_SECONDS)
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
-                                              cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout())
-        return self._session
+    def pool(self, origin: Origin, *, own: bool = False) -> wire.Pool:
+        """The pool for ``origin``, made on first use. ``own``: the provider's origin, kept for
+        as long as the transport; the others are the last few used."""
+        pools = self._pools
+        found = pools.get(origin)
+        if found is not None:
+            if origin != self._own:  # most recently used last
+                pools[origin] = pools.pop(origin)
+            return found
+        if own:
+            self._own = origin
+        else:
+            others = [key for key in pools if key != self._own]
+            for key in others[:max(0, len(others) - MAX_OTHER_ORIGINS + 1)]:
+                pools.pop(key).close()  # its idle connections; one in use is swept after its answer
+        made = pools[origin] = wire.Pool(*origin, shared_ssl_context)
+        return made
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open()
+        url = request.url
+        if url.scheme not in _PORTS:
+            raise httpx.UnsupportedProtocol(f"the scheme {url.scheme!r} is neither http nor https")
+        if not url.raw_host:
+            raise httpx.UnsupportedProtocol("the URL has no host")
         timeout = request.extensions.get("timeout") or {}
-        headers = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
-                              if k.lower().decode("latin-1") not in _FRAMING)
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+                   if name.lower() not in _FRAMING_RAW]
         try:
             content = request.content
         except httpx.RequestNotRead:
             content = await request.aread()
         try:
-            response = await session.request(request.method, URL(str(request.url), encoded=True), headers=headers,
-                                             data=content or None, allow_redirects=False, skip_auto_headers=_unset(headers),
-                                             timeout=_client_timeout(timeout.get("connect"), timeout.get("read"),
-                                                                     timeout.get("pool")))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise _mapped(exc) from exc
-        return httpx.Response(response.status, headers=response.raw_headers, stream=_Body(response),
-                              request=request, extensions={"http_version": b"HTTP/1.1"})
+            status, raw, body = await self.pool(origin_of(url)).request(
+                request.method, url.raw_path.decode("ascii"), headers, content,
+                timeout.get("read") or timeout.get("connect"), self._limit, decode=False)
+        except BodyTooLarge as exc:
+            raise AnswerTooLarge(str(exc), request=request) from None
+        return httpx.Response(status, headers=raw, stream=httpx.ByteStream(body), request=request,
+                              extensions={"http_version": b"HTTP/1.1"})
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()

@@ -1,17 +1,19 @@
-"""HTTP/1.1 to one provider origin, on asyncio and httptools' parser: the common request's path.
+"""HTTP/1.1 to one provider origin, on asyncio and httptools' parser: what carries every provider request.
 
 A request ``Upstream`` can send without httpx (``client._Direct``: the gateway's own transport,
 fixed or no credentials, a URL on the provider's origin sent as it is) is written here as bytes
 on a kept-alive connection and its answer parsed by httptools (llhttp, the parser uvicorn and
 aiohttp use), its body decoded as it arrives with the bound of :class:`~.codecs.BoundedBody`.
-Everything else still goes through httpx and the aiohttp transport.
+Every other request is built by httpx and handed to :class:`~.transport.WireTransport`, which
+sends it on the same pools.
 
 Chosen by measurement (docs/performance.md, round 4; ``benchmarks/hotpath/clients.py``): per
 provider call, aiohttp's client cost about 310 µs of CPU on the benchmark's machine, pyreqwest
-170 µs, aiosonic 510 µs, and this 80-100 µs; the gateway's whole webhook costs about 0.6 ms. aiohttp's cost is its generality (cookies, proxies,
-redirects, tracing hooks, multidicts, a timer per read), none of which this path uses.
+170 µs, aiosonic 510 µs, and this 80-100 µs; the gateway's whole webhook costs about 0.6 ms.
+aiohttp's cost is its generality (cookies, proxies, redirects, tracing hooks, multidicts, a timer
+per read), none of which the gateway uses.
 
-What it guarantees, as the aiohttp transport does (the same fault tests run against both):
+What it guarantees (tests/test_wire.py; the fault tests run through it):
 
 - failures as httpx's classes, split by whether the request may have left: ``ConnectError`` /
   ``ConnectTimeout`` when no connection could be made (nothing sent), ``ReadTimeout`` when the
@@ -45,8 +47,8 @@ KEEPALIVE_SECONDS = 4.0
 # The most an answer's status line and headers may take (aiohttp's limits allow about as much): a
 # provider sending headers without end is refused as it goes, not buffered.
 MAX_HEAD_BYTES = 64 * 1024
-# Methods after which aiohttp (and so this path, to put the same bytes on the wire) sends no
-# `Content-Length: 0` for a request without a body.
+# Methods sent with no `Content-Length: 0` when they have no body (as aiohttp, which carried
+# these requests before, sent them: providers see the same bytes).
 _NO_LENGTH_WHEN_EMPTY = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -55,11 +57,12 @@ Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 class _Exchange:
     """One request's answer as it is parsed: its head, its body's decoder, and who waits for it."""
 
-    __slots__ = ("body", "framed_by_eof", "head_bytes", "headers", "limit", "started", "status", "waiter")
+    __slots__ = ("body", "decode", "framed_by_eof", "head_bytes", "headers", "limit", "started", "status", "waiter")
 
-    def __init__(self, waiter: asyncio.Future[Answer], limit: int) -> None:
+    def __init__(self, waiter: asyncio.Future[Answer], limit: int, decode: bool) -> None:
         self.waiter = waiter
         self.limit = limit
+        self.decode = decode
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: BoundedBody | None = None
@@ -84,13 +87,15 @@ class Connection(asyncio.Protocol):
 
     # -- the exchange ------------------------------------------------------------------------
 
-    def send(self, request: bytes, waiter: asyncio.Future[Answer], limit: int, timeout: float) -> None:
+    def send(self, request: bytes, waiter: asyncio.Future[Answer], limit: int, timeout: float | None,
+             decode: bool = True) -> None:
         assert self.transport is not None and self.exchange is None
-        self.exchange = _Exchange(waiter, limit)
+        self.exchange = _Exchange(waiter, limit, decode)
         loop = self.pool.loop
         self.last_read = now = loop.time()
-        self._timeout = timeout
-        self._timer = loop.call_at(now + timeout, self._check_quiet)
+        if timeout is not None:
+            self._timeout = timeout
+            self._timer = loop.call_at(now + timeout, self._check_quiet)
         self.transport.write(request)
 
     def _check_quiet(self) -> None:
@@ -214,7 +219,7 @@ class Connection(asyncio.Protocol):
             elif low == b"content-length" or low == b"transfer-encoding":
                 framed = True
         exchange.framed_by_eof = not framed and status not in (204, 304)
-        exchange.body = BoundedBody(codings, exchange.limit)
+        exchange.body = BoundedBody(codings if exchange.decode else [], exchange.limit)
 
     def on_body(self, chunk: bytes) -> None:
         exchange = self.exchange
@@ -255,12 +260,14 @@ class Pool:
         self.opened = 0  # connections made (tests read it: reuse is behaviour)
 
     async def request(self, method: str, target: str, headers: list[tuple[str, str]], content: bytes | None,
-                      timeout: float, limit: int) -> Answer:
-        """Send one request and read its answer: (status, raw headers, decoded body).
+                      timeout: float | None, limit: int, *, decode: bool = True) -> Answer:
+        """Send one request and read its answer: (status, raw headers, body).
 
         ``target`` is the path and query as they go on the wire; ``headers`` all of them, Host
         included, in order (Content-Length is added from ``content``); ``timeout`` bounds the
-        connect and each wait for the provider's bytes; ``limit`` the body."""
+        connect and each wait for the provider's bytes (None: no bound); ``limit`` the body, raw
+        and decoded. ``decode``: the body decoded from its ``Content-Encoding``; else as it came,
+        for the caller to decode (``transport.WireTransport``)."""
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
         block = "".join([f"{name}: {value}\r\n" for name, value in headers])
@@ -281,7 +288,7 @@ class Pool:
             data += content
         connection = self._take() or await self._connect(timeout)
         waiter: asyncio.Future[Answer] = self.loop.create_future()
-        connection.send(data, waiter, limit, timeout)
+        connection.send(data, waiter, limit, timeout, decode)
         try:
             return await waiter
         except BaseException:
