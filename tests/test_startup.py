@@ -155,3 +155,60 @@ def test_lint_online_is_quiet_when_the_store_answers(tmp_path):
     online = _lint(tmp_path, "--online", "--strict")
     assert online.returncode == 0, online.stdout + online.stderr
     assert "GW048" not in online.stdout
+
+
+# --- what startup loads ----------------------------------------------------------------------------
+
+_STARTED = r'''
+import asyncio, os, sys
+from gateway.http import serve
+os.environ["GATEWAY_CONFIG"] = sys.argv[1]
+app = serve.app_from_environment()
+
+async def main():
+    lifespan = asyncio.Queue()
+    await lifespan.put({"type": "lifespan.startup"})
+    started = asyncio.Event()
+
+    async def said(message):
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, lifespan.get, said))
+    await started.wait()
+    answers = []
+    for method, path, body in [("POST", "/sandbox/gift_card/balance", b'{"identifier": {"number": "6006491111111111"}}'),
+                               ("GET", "/health", b""), ("GET", "/nowhere", b""), ("GET", "/sandbox/gift_card/balance", b"")]:
+        sent = []
+        async def receive(body=body):
+            return {"type": "http.request", "body": body, "more_body": False}
+        async def send(message):
+            sent.append(message)
+        await app({"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+                   "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "state": {},
+                   "headers": [(b"content-type", b"application/json"), (b"host", b"gw")],
+                   "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000)}, receive, send)
+        answers.append(sent[0]["status"])
+    await lifespan.put({"type": "lifespan.shutdown"})
+    await task
+    print(answers)
+    print(" ".join(sorted(sys.modules)))
+
+asyncio.run(main())
+'''
+
+
+def test_startup_and_the_first_requests_load_no_library_the_gateway_does_not_use(tmp_path):
+    """What `gateway serve` imports is most of its startup (docs/performance.md, round 5). It never
+    loads aiohttp (wire.py carries provider requests), nor anyio's asyncio backend, which
+    Litestar's event emitter would start (the gateway has no events), neither at startup nor
+    when its first requests are answered (then that request would pay for it)."""
+    config = write_config(tmp_path, {"sandbox": _provider()})
+    done = subprocess.run([sys.executable, "-c", _STARTED, str(config)], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answers, modules = done.stdout.splitlines()[-2:]
+    assert answers == "[502, 200, 404, 405]"  # the provider is unreachable: 502, after a real attempt
+    loaded = set(modules.split())
+    assert "gateway.runtime.upstream.wire" in loaded
+    assert not {"aiohttp", "anyio._backends._asyncio"} & loaded

@@ -37,6 +37,7 @@ from ..language.templating import (
     Value,
     Where,
     compile_string,
+    is_template,
 )
 from ..language.urls import URL_ENV, UrlTemplate, compile_sources
 from ..plan import (
@@ -96,6 +97,8 @@ class _Compiler:
         where a template may use ``omit`` (which leaves it out).
         """
         if isinstance(raw, str):
+            if not is_template(raw):  # most strings of a mapping: no position to look up
+                return Const(raw)
             kwargs = {"env": env} if env is not None else {}
             try:
                 compiled = compile_string(raw, self.where(path), native=native, eager=self.eager, **kwargs)

@@ -37,13 +37,14 @@ class Read:
         return ".".join([self.root, *map(str, self.parts)])
 
 
-def reads(env: jinja2.Environment, source: str) -> tuple[set[str], list[Read]]:
-    """The undeclared top-level names of ``source`` and every dotted path rooted at one."""
+@functools.lru_cache(maxsize=4096)
+def reads(env: jinja2.Environment, source: str) -> tuple[frozenset[str], tuple[Read, ...]]:
+    """The undeclared top-level names of ``source`` and every dotted path rooted at one. Cached
+    as :func:`~gateway.language.templating.parse` is: mappings repeat the same templates."""
     parsed = parse(source, env)
-    free = set(parsed.free)
     found: list[Read] = []
-    _walk(parsed.tree, free, found)
-    return free, found
+    _walk(parsed.tree, set(parsed.free), found)
+    return parsed.free, tuple(found)
 
 
 def _walk(node: nodes.Node, free: set[str], out: list[Read]) -> None:
@@ -111,7 +112,7 @@ class Scope:
         """The scope of an error rule's message: the same, plus the provider's `response` body."""
         return dataclasses.replace(self, names=self.names + ("response",))
 
-    def check(self, free: set[str], found: list[Read]) -> Iterator[Problem]:
+    def check(self, free: frozenset[str], found: tuple[Read, ...]) -> Iterator[Problem]:
         for name in sorted(free - set(self.names) - {*GLOBAL_NAMES, "none", "true", "false"}):
             tail = suggest(name, self.names, f"a template here can read: {', '.join(self.names)}")
             line = next((r.lineno for r in found if r.root == name), 1)

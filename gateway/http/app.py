@@ -15,6 +15,7 @@ from typing import Any, AsyncIterator
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.events import BaseEventEmitterBackend
 from litestar.exceptions import HTTPException
 
 from .. import contracts, logs
@@ -108,6 +109,7 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
         request_max_body_size=plan.max_body_bytes,
         openapi_config=None,
         logging_config=None,
+        event_emitter_backend=_NoEvents,
     )
     # Inside Litestar's own entry, around its router: unlike a Litestar middleware, this also
     # sees what never reaches a route (404, 405), so every answer carries X-Request-ID and every
@@ -121,6 +123,21 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
                              on_bug=bug_answer)
     app.asgi_handler = requestid.wrap(fast)
     return app
+
+
+class _NoEvents(BaseEventEmitterBackend):
+    """The gateway has no event listeners. Litestar's default emitter starts a task group at
+    startup through anyio, whose asyncio backend it imports then: ~9% of `gateway serve`'s
+    startup with 500 mappings (docs/performance.md, round 5), for events nobody emits."""
+
+    async def __aenter__(self) -> _NoEvents:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    def emit(self, event_id: str, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"the gateway emits no events (asked to emit {event_id!r})")
 
 
 def _unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

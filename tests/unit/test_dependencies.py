@@ -266,3 +266,50 @@ def test_uvicorn_supervisor_dispatches_sighup_to_handle_hup():
 
     assert SIGNALS[signal.SIGHUP] == "HUP" and callable(Multiprocess.handle_hup)
     assert 'getattr(self, f"handle_{sig_name.lower()}"' in inspect.getsource(Multiprocess.handle_signals)
+
+
+# --- PyYAML: yamlpos builds values from composed nodes ---------------------------------------------
+
+_EVERY_SCALAR = """\
+plain: text
+quoted: "{{ request.amount.value }}"
+single: 'it''s'
+block: |
+  line one
+  line two
+folded: >
+  a
+  b
+numbers: [1, -2, 0x1f, 1.5, .inf, 1e3, 0o17]
+truth: [true, False, yes, no, on]
+nothing: [null, ~, ]
+date: 2026-11-26
+stamp: 2026-11-26T13:00:00Z
+tagged: !!str 123
+binary: !!binary aGVsbG8=
+anchor: &a {x: 1, y: [2, "3"]}
+alias: *a
+3: int key
+1.5: float key
+null: null key
+true: bool key
+"""
+
+
+def test_yamlpos_values_are_what_safe_load_gives():
+    """yamlpos takes a plain string node's value as it is and leaves every other tag to PyYAML's
+    constructor: the result must equal ``yaml.safe_load`` for every kind of scalar."""
+    import yaml
+
+    located, problems = yamlpos.load("f.yaml", _EVERY_SCALAR)
+    assert problems == [] and located is not None
+    assert located.data == yaml.safe_load(_EVERY_SCALAR)
+    assert located.marks[("numbers", 2)] == (10, 18)  # `0x1f`
+
+
+def test_yamlpos_keeps_no_node_once_a_file_is_loaded():
+    """Scalars other than strings go through one shared PyYAML constructor, which remembers every
+    node it built until told to forget: after a load it must hold none (else every file loaded,
+    reloads included, would stay in memory)."""
+    yamlpos.load("f.yaml", _EVERY_SCALAR)
+    assert yamlpos._constructor.constructed_objects == {}
