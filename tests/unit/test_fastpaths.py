@@ -22,8 +22,9 @@ from gateway.http.dispatch import Headers, _headers, compile_routes, match
 from gateway.language.templating import ENV, REQUEST_ENV, Expr, RenderError, Where
 from gateway.logs import redact
 from gateway.observe.logformat import _masked_values
-from gateway.runtime.upstream.client import _Direct
+from gateway.runtime.upstream.client import Upstream, _Direct, client_headers
 from gateway.runtime.upstream.transport import WireTransport
+from tests.unit.support import HEAD, compile_ok, provider_of
 
 pytestmark = pytest.mark.unit
 
@@ -116,6 +117,32 @@ def _client(base: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(headers={"Accept-Encoding": "gzip, deflate", "User-Agent": "gw/1"})
 
 
+def _defaults(client: httpx.AsyncClient) -> tuple[tuple[str, str], ...]:
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in client.headers.raw)
+
+
+_SMALL_MAPPING = HEAD + """\
+operations:
+  balance:
+    steps:
+      - name: lookup
+        request: {method: GET, path: /cards}
+    response: {value: 1, currency: USD}
+  issue: {unsupported: not mapped}
+  activate: {unsupported: not mapped}
+  deactivate: {unsupported: not mapped}
+"""
+
+
+def test_the_direct_paths_default_headers_are_the_provider_clients(tmp_path):
+    """The direct path adds the headers the provider's httpx client (made only when a request
+    needs it) would add: the same names, values and order."""
+    upstream = Upstream(provider_of(compile_ok(tmp_path, _SMALL_MAPPING)))
+    assert upstream._client is None  # not made until a request needs httpx
+    assert upstream._direct is not None and upstream._direct._defaults == list(client_headers())
+    assert client_headers() == _defaults(upstream.http)
+
+
 @pytest.mark.parametrize("credentials", [{}, {"Authorization": "Bearer s3cret", "accept": "application/xml"}])
 @pytest.mark.parametrize("step_headers", [
     {}, {"Accept": "application/json"}, {"accept": "text/plain", "X-Trace": "1"}, {"Host": "other.example"},
@@ -126,7 +153,7 @@ def test_direct_headers_are_the_ones_httpx_sends(credentials, step_headers):
     base = "https://api.example.com:8443/v1"
     client = _client(base)
     auth = StaticAuthenticator(dict(credentials)) if credentials else Authenticator()
-    direct = _Direct.for_(WireTransport(1000), client, auth, base)
+    direct = _Direct.for_(WireTransport(1000), _defaults(client), auth, httpx.URL(base))
     assert direct is not None
     url = "https://api.example.com:8443/v1/cards/lookup"
     request = client.build_request("POST", url, headers=step_headers, content=b"{}")
@@ -154,7 +181,7 @@ def test_direct_headers_are_the_ones_httpx_sends(credentials, step_headers):
 ])
 def test_a_url_is_sent_directly_only_as_httpx_would_send_it(url):
     base = "https://api.example.com"
-    direct = _Direct.for_(WireTransport(1000), _client(base), Authenticator(), base)
+    direct = _Direct.for_(WireTransport(1000), _defaults(_client(base)), Authenticator(), httpx.URL(base))
     assert direct is not None
     if direct.takes(url):
         assert str(httpx.URL(url)) == url  # same bytes on the wire
@@ -163,7 +190,7 @@ def test_a_url_is_sent_directly_only_as_httpx_would_send_it(url):
 
 def test_the_direct_path_uses_the_transports_pool_for_the_providers_origin():
     transport = WireTransport(1000)
-    direct = _Direct.for_(transport, _client("https://api.example.com/v1"), Authenticator(), "https://api.example.com/v1")
+    direct = _Direct.for_(transport, _defaults(_client("https://api.example.com/v1")), Authenticator(), httpx.URL("https://api.example.com/v1"))
     assert direct is not None
     # one set of kept-alive connections to the provider, whichever path a request takes
     assert direct.pool is transport.pool(("https", "api.example.com", 443))
@@ -172,13 +199,13 @@ def test_the_direct_path_uses_the_transports_pool_for_the_providers_origin():
 def test_requests_that_need_httpx_keep_it():
     base = "https://api.example.com"
     # a base URL whose scheme the wire does not speak: the transport refuses it (UnsupportedProtocol)
-    assert _Direct.for_(WireTransport(1000), _client("ftp://api.example.com"), Authenticator(), "ftp://api.example.com") is None
-    assert _Direct.for_(httpx.MockTransport(lambda r: httpx.Response(200)), _client(base), Authenticator(), base) is None
+    assert _Direct.for_(WireTransport(1000), _defaults(_client("ftp://api.example.com")), Authenticator(), httpx.URL("ftp://api.example.com")) is None
+    assert _Direct.for_(httpx.MockTransport(lambda r: httpx.Response(200)), _defaults(_client(base)), Authenticator(), httpx.URL(base)) is None
 
     class Signing(Authenticator):  # computes on the httpx.Request (hmac, oauth2)
         pass
 
-    assert _Direct.for_(WireTransport(1000), _client(base), Signing(), base) is None
+    assert _Direct.for_(WireTransport(1000), _defaults(_client(base)), Signing(), httpx.URL(base)) is None
 
 
 # --- webhook routes without Litestar -------------------------------------------------------------

@@ -42,6 +42,16 @@ logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 # Providers see who calls them (a mapping may set its own `User-Agent` header, which wins).
 USER_AGENT = f"newstore-gift-card-gateway/{tracing.version()}"
+# Offer only the codings _read can decode with a bound (httpx would add zstd/br).
+CLIENT_HEADERS = {"Accept-Encoding": codecs.ACCEPT_ENCODING, "User-Agent": USER_AGENT}
+
+
+@functools.cache
+def client_headers() -> tuple[tuple[str, str], ...]:
+    """The headers every provider's httpx client sends unless a request sets its own: httpx's
+    defaults with :data:`CLIENT_HEADERS`, as one client (over no transport) has them."""
+    client = httpx.AsyncClient(transport=httpx.AsyncBaseTransport(), trust_env=False, headers=CLIENT_HEADERS)
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in client.headers.raw)
 
 TransportFactory = Callable[[ProviderPlan], httpx.AsyncBaseTransport | None]
 
@@ -77,23 +87,37 @@ class Upstream:
     def __init__(self, provider: ProviderPlan, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.provider = provider
         self._transport = transport or default_transport(provider)
-        self._client = httpx.AsyncClient(
-            transport=self._transport,
-            timeout=httpx.Timeout(provider.mapping.timeout),
-            follow_redirects=False,
-            trust_env=False,
-            # Offer only the codings _read can decode with a bound (httpx would add zstd/br).
-            headers={"Accept-Encoding": codecs.ACCEPT_ENCODING, "User-Agent": USER_AGENT},
-        )
+        self._client: httpx.AsyncClient | None = None  # made for the first request that needs httpx
+        self.closed = False
         self.auth = provider.auth.authenticator()
         self.auth.fetched = functools.partial(metrics.token_fetched, provider.name)  # type: ignore[method-assign]
-        self._origin = _origin(provider.base_url)
-        self._direct = _Direct.for_(self._transport, self._client, self.auth, provider.base_url)
+        try:
+            base = httpx.URL(provider.base_url)
+        except (httpx.InvalidURL, TypeError):
+            base = None
+        self._origin = (base.scheme, base.host, base.port) if base is not None else ("", "", None)
+        self._direct = _Direct.for_(self._transport, client_headers(), self.auth, base)
         self._limit = provider.mapping.max_response_bytes
         # At most `max_connections` requests inside httpx's pool at once; the rest wait here, in
         # order. httpcore rescans every queued request against every connection on each change,
         # so a burst of a thousand webhooks queued in its pool stalled the event loop for minutes.
         self._slots = asyncio.Semaphore(provider.max_connections)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The httpx client of the requests the direct path does not take, over this provider's
+        transport. Made on first use: with the direct path, most providers never need it, and
+        making one cost ~7% of starting a gateway with 500 providers."""
+        client = self._client
+        if client is None:
+            client = self._client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(self.provider.mapping.timeout),
+                follow_redirects=False,
+                trust_env=False,
+                headers=CLIENT_HEADERS,
+            )
+        return client
 
     async def send(self, request: OutboundRequest, *, timeout: float, step: str = "") -> UpstreamResponse:
         """Send one step's request, once one of the provider's connections is free (waiting at
@@ -144,13 +168,14 @@ class Upstream:
                 raise _translated(exc, step, timeout) from exc
         own = _origin(outbound.url) == self._origin
         try:
-            request = self._client.build_request(outbound.method, outbound.url, params=outbound.params or None,
+            client = self.http
+            request = client.build_request(outbound.method, outbound.url, params=outbound.params or None,
                                                  headers=outbound.headers, content=outbound.content, timeout=timeout,
                                                  extensions={"gateway_step": step})
             if tracing.TRACER is not None:
                 tracing.inject(request.headers)  # W3C traceparent: the provider's spans join ours
             if own:
-                await self.auth.apply(request, self._client)
+                await self.auth.apply(request, client)
             # Straight to the transport: AsyncClient.send's cookies, auth flow, redirects and
             # event hooks are nothing the gateway uses (it follows no redirect and keeps no
             # cookie), and cost a third of httpx's time per request (docs/performance.md).
@@ -159,7 +184,7 @@ class Upstream:
                 # The cached token may have been revoked or expired early: one fresh token, one retry.
                 await response.aclose()
                 self.auth.invalidate()
-                await self.auth.apply(request, self._client)
+                await self.auth.apply(request, client)
                 response = await self._transport.handle_async_request(request)
             try:
                 body = await self._read(response, step)
@@ -211,7 +236,9 @@ class Upstream:
             raise _failure(UpstreamBadResponse, step, f"the provider's answer could not be read ({exc})", maybe_sent=True) from None
 
     async def aclose(self) -> None:
-        await self._client.aclose()  # closes the transport, and so every pool (the direct path's too)
+        self.closed = True
+        # The client closes its transport; the transport closes every pool (the direct path's too).
+        await (self._client.aclose() if self._client is not None else self._transport.aclose())
 
 
 def plain_headers(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
@@ -272,20 +299,22 @@ class _Direct:
         self._layouts: dict[tuple[str, ...], list[tuple[str, str | int]]] = {}
 
     @classmethod
-    def for_(cls, transport: httpx.AsyncBaseTransport, client: httpx.AsyncClient, auth: Authenticator,
-             base_url: str) -> _Direct | None:
+    def for_(cls, transport: httpx.AsyncBaseTransport, defaults: tuple[tuple[str, str], ...], auth: Authenticator,
+             base_url: httpx.URL | None) -> _Direct | None:
+        """``defaults``: the headers the provider's httpx client would add (:func:`client_headers`)."""
         if not isinstance(transport, WireTransport) or type(auth) not in (Authenticator, StaticAuthenticator):
             return None
+        if base_url is None:
+            return None
         try:
-            origin = httpx.URL(base_url).copy_with(raw_path=b"/", fragment=None)
+            origin = base_url.copy_with(raw_path=b"/", fragment=None)
         except (httpx.InvalidURL, TypeError):
             return None
         if not origin.host or origin.scheme not in ("http", "https"):
             return None
-        defaults = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in client.headers.raw]
         credentials = list(getattr(auth, "headers", {}).items())
         pool = transport.pool(origin_of(origin), own=True)  # the connections the transport's requests use too
-        return cls(pool, str(origin), origin.netloc.decode("ascii"), defaults, credentials)
+        return cls(pool, str(origin), origin.netloc.decode("ascii"), list(defaults), credentials)
 
     def takes(self, url: str) -> bool:
         if not url.startswith(self.prefix) or len(url) > 65536:
