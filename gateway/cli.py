@@ -181,7 +181,7 @@ def _serve(args: argparse.Namespace) -> int:
     say = logging.getLogger("gateway.serve")
     # One worker runs in this process and serves this plan; several load it each (http/serve.py),
     # so here it is only checked: lint's mode, the same checks without generating template code.
-    plan, diagnostics = load(args.config, eager=args.workers == 1)
+    plan, diagnostics = load(args.config, eager=args.workers == 1, keep=args.workers == 1)
     for d in diagnostics:
         say.log(logging.ERROR if d.severity == "error" else logging.WARNING, "%s: %s", d.severity, d)
     if plan is None or errors(diagnostics):

@@ -49,14 +49,15 @@ def is_route_name(name: str) -> bool:
 
 
 def load(path: str | Path, *, require_secrets: bool = True, eager: bool = True,
-         mappings_read: set[Path] | None = None) -> tuple[GatewayPlan | None, list[Diagnostic]]:
+         mappings_read: set[Path] | None = None, keep: bool = False) -> tuple[GatewayPlan | None, list[Diagnostic]]:
     """Load gateway.yaml and its mappings; ``mappings_read`` collects the mapping files it read.
 
     ``require_secrets=False, eager=False`` is lint's mode: the same checks, secrets that are not
     set are warnings, and template code is generated on first use instead of now. The garbage
-    collector is paused meanwhile (runtime/heap.py says why).
+    collector is paused meanwhile, and with ``keep`` (a plan ``gateway serve`` starts with) what
+    was loaded is frozen out of its scans before it comes back (runtime/heap.py says why).
     """
-    with heap.paused():
+    with heap.paused(freeze=keep):
         return _load(path, require_secrets=require_secrets, eager=eager, mappings_read=mappings_read)
 
 

@@ -66,7 +66,7 @@ def app_from_environment() -> Litestar:
     tracing.configure_from_environment()  # off unless OTEL_* ask for it (`gateway serve` checked them)
     plan, _loaded = _loaded, None
     if plan is None:
-        plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"))
+        plan, diagnostics = load(os.environ.get("GATEWAY_CONFIG", "gateway.yaml"), keep=True)
         if plan is None:
             raise ConfigError([d for d in diagnostics if d.severity == "error"])
     metrics.configure(os.environ.get(APP_ENVIRONMENT["metrics"], "on") != "off")

@@ -94,3 +94,44 @@ def test_a_load_runs_with_the_collector_paused_and_restores_it(tmp_path, monkeyp
     (tmp_path / "gateway.yaml").write_text("providers: {}\n")
     gateway_file.load(tmp_path / "gateway.yaml")
     assert seen == [False] and gc.isenabled()
+
+
+def test_a_freezing_pause_freezes_when_the_last_pause_ends_and_before_the_collector_is_back():
+    states: list[tuple[bool, int]] = []
+    real_freeze = gc.freeze
+
+    def freeze() -> None:  # what the collector's state is when the freeze happens
+        states.append((gc.isenabled(), gc.get_freeze_count()))
+        real_freeze()
+
+    try:
+        gc.unfreeze()
+        gc.freeze = freeze  # type: ignore[assignment]
+        with heap.paused():
+            with heap.paused(freeze=True):
+                kept = Node()
+            assert states == [] and gc.get_freeze_count() == 0  # not while an outer pause runs
+        assert len(states) == 1 and states[0][0] is False  # frozen, then the collector came back
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.unfreeze()
+        with heap.paused():
+            Node()
+        assert len(states) == 1 and gc.get_freeze_count() == 0  # a plain pause freezes nothing
+        del kept
+    finally:
+        gc.freeze = real_freeze  # type: ignore[assignment]
+        gc.unfreeze()
+
+
+def test_a_kept_load_is_frozen_and_a_checked_one_is_not(tmp_path):
+    from gateway.compile import gateway_file
+
+    (tmp_path / "gateway.yaml").write_text("providers: {}\n")
+    try:
+        gc.unfreeze()
+        gateway_file.load(tmp_path / "gateway.yaml")
+        assert gc.get_freeze_count() == 0
+        gateway_file.load(tmp_path / "gateway.yaml", keep=True)
+        assert gc.get_freeze_count() > 0 and gc.isenabled()
+    finally:
+        gc.unfreeze()
