@@ -66,3 +66,25 @@ def test_profile_summary_counts_own_and_total_time() -> None:
     assert "10 samples" in text
     assert "| 60.0% | `send (httpx/_client.py)` |" in text  # own
     assert "| httpx | 60.0% | 60.0% |" in text
+
+
+def test_the_startup_benchmark_starts_each_target_and_prints_its_table(tmp_path: Path) -> None:
+    """benchmarks/hotpath/startup.py, one small round: every target started until ready, lint run,
+    one row each. The venv it would install into is this one's `gateway` command (a venv folder
+    that already has one is reused), so no pip install runs here. No timing is asserted."""
+    from benchmarks.hotpath import startup
+
+    installed = tmp_path / "venv" / "bin"
+    installed.mkdir(parents=True)
+    (installed / "gateway").symlink_to(Path(sys.executable).parent / "gateway")
+    procs = bench.Processes(tmp_path)
+    try:
+        table = startup.measure(procs, tmp_path, mappings=3, rounds=1, venv=tmp_path / "venv")
+    finally:
+        procs.stop_all()
+    rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [row[0].strip() for row in rows] == [
+        "gateway serve, 3 mappings", "gateway serve, 1 mapping", "hand-written adapter (Litestar + aiohttp), 1 route",
+        "`gateway lint` of the 3 mappings (exit 0: no problems found)"]
+    assert all(float(row[1]) > 0 for row in rows)
+    assert float(rows[2][4]) == 1.0  # the adapter is the baseline of the ratios

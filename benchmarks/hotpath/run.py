@@ -21,7 +21,8 @@ benchmark of error answers is worthless), then drives them with wrk in interleav
 (every round visits every target at every concurrency, in a rotating order, so a noisy
 neighbour hits all of them alike) and prints the medians as markdown tables. Then: RSS of the
 gateway across --rss-requests requests (twice), and the startup time of ``gateway serve`` and of
-``gateway lint`` with --startup-mappings generated mappings.
+``gateway lint`` with --startup-mappings generated mappings, installed as a user installs it,
+beside the hand-written adapter's start (startup.py, which also runs alone).
 
 Every process it starts is stopped on exit, on Ctrl-C, on SIGTERM and on failure.
 """
@@ -466,7 +467,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rss-max-seconds", type=float, default=300.0,
                         help="time cap of each RSS half; fewer requests are then reported (default: %(default)g)")
     parser.add_argument("--startup-mappings", type=int, default=500,
-                        help="generated mappings for the startup measure (0: skip) (default: %(default)s)")
+                        help="generated mappings for the startup measure (startup.py; 0: skip) (default: %(default)s)")
+    parser.add_argument("--startup-rounds", type=int, default=5,
+                        help="alternated rounds of the startup measure (default: %(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 round of 1 s, 5000 requests for RSS, 50 mappings for startup")
     parser.add_argument("--check-only", action="store_true",
@@ -490,7 +493,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.rounds, args.rss_requests = 1.0, 1, min(args.rss_requests, 5000)
-        args.startup_mappings = min(args.startup_mappings, 50)
+        args.startup_mappings, args.startup_rounds = min(args.startup_mappings, 50), 1
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = [t for t in args.targets if t not in ALL_TARGETS]
     if unknown:
@@ -697,27 +700,14 @@ def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> int:
         extras.append("\n".join(lines))
 
     if args.startup_mappings > 0:
-        print(f"\nstartup with {args.startup_mappings} generated mappings", flush=True)
-        folder = tmp / "startup"
-        config = generate_mappings(folder, args.startup_mappings, provider_url)
-        port = free_port()
-        procs.start("gateway-startup", gateway_argv(config, port, 1, "warning"))
-        startup = wait_ready(procs, "gateway-startup", port, "/health", timeout=600)
-        startup_rss = rss_bytes(procs.running["gateway-startup"].pid)
-        procs.stop("gateway-startup")
-        started = time.perf_counter()
-        lint = subprocess.run([sys.executable, "-m", "gateway.cli", "lint", "--config", str(config)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=600)
-        lint_seconds = time.perf_counter() - started
-        lint_summary = (lint.stdout.strip().splitlines() or ["(no output)"])[-1]
-        lines = ["| measure | seconds |", "|---|---|"]
+        from benchmarks.hotpath.startup import measure as measure_startup
+
+        print(f"\nstartup with {args.startup_mappings} generated mappings (benchmarks/hotpath/startup.py)", flush=True)
+        table = measure_startup(procs, tmp, mappings=args.startup_mappings, rounds=args.startup_rounds, before=args.before)
         if gateway_start is not None:
-            lines.append(f"| `gateway serve` until /health answers, this benchmark's gateway.yaml (2 providers) "
-                         f"| {gateway_start:.2f} |")
-        lines.append(f"| `gateway serve` until /health answers, {args.startup_mappings} providers / mappings "
-                     f"(RSS then {startup_rss / 2**20:.0f} MiB) | {startup:.2f} |")
-        lines.append(f"| `gateway lint` of the same (exit {lint.returncode}: {lint_summary[:80]}) | {lint_seconds:.2f} |")
-        extras.append("\n".join(lines))
+            table += (f"\n\n(`gateway serve` on this benchmark's gateway.yaml, 2 providers, in this venv, "
+                      f"before the rounds: {gateway_start:.2f} s)")
+        extras.append(table)
 
     baseline = next((t for t in targets if t.name == BASELINE), None)
     floor = next((t for t in targets if t.name == "provider"), None)
