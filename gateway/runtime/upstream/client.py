@@ -53,6 +53,7 @@ def client_headers() -> tuple[tuple[str, str], ...]:
     client = httpx.AsyncClient(transport=httpx.AsyncBaseTransport(), trust_env=False, headers=CLIENT_HEADERS)
     return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in client.headers.raw)
 
+
 TransportFactory = Callable[[ProviderPlan], httpx.AsyncBaseTransport | None]
 
 
@@ -98,9 +99,10 @@ class Upstream:
         self._origin = (base.scheme, base.host, base.port) if base is not None else ("", "", None)
         self._direct = _Direct.for_(self._transport, client_headers(), self.auth, base)
         self._limit = provider.mapping.max_response_bytes
-        # At most `max_connections` requests inside httpx's pool at once; the rest wait here, in
-        # order. httpcore rescans every queued request against every connection on each change,
-        # so a burst of a thousand webhooks queued in its pool stalled the event loop for minutes.
+        # At most `max_connections` requests in flight to the provider; the rest wait here, in
+        # order. This bounds the connections the transport opens (its pools never queue). (With
+        # httpx's own pool, httpcore rescanned every queued request against every connection on
+        # each change: a burst of a thousand webhooks stalled the event loop for minutes.)
         self._slots = asyncio.Semaphore(provider.max_connections)
 
     @property
@@ -170,8 +172,8 @@ class Upstream:
         try:
             client = self.http
             request = client.build_request(outbound.method, outbound.url, params=outbound.params or None,
-                                                 headers=outbound.headers, content=outbound.content, timeout=timeout,
-                                                 extensions={"gateway_step": step})
+                                           headers=outbound.headers, content=outbound.content, timeout=timeout,
+                                           extensions={"gateway_step": step})
             if tracing.TRACER is not None:
                 tracing.inject(request.headers)  # W3C traceparent: the provider's spans join ours
             if own:
