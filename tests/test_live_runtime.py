@@ -68,3 +68,40 @@ def test_the_store_is_kept_when_its_settings_did_not_change_and_replaced_when_th
         await live.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_reload_keeps_a_providers_breaker_unless_its_host_or_settings_changed(tmp_path):
+    """A provider found down stays known down across a reload that does not touch it (adding a
+    tenant, say): otherwise every webhook to it waits for its timeout again, `failures` times. A
+    provider now calling another base_url, or with other breaker settings, starts closed."""
+    def plan(base_urls, failures=5):
+        entries = {name: {"mapping": str(SANDBOX_MAPPING), "vars": {"base_url": url},
+                          "secrets": {"api_key": {"file": str(SANDBOX_KEY_FILE)}}, "inbound": "none",
+                          "breaker": {"failures": failures, "cooldown": 30}} for name, url in base_urls.items()}
+        config = write_config(tmp_path, entries, idempotency={"store": "sqlite:///store.sqlite3", "key_file": "k.key"})
+        loaded, diagnostics = load(config)
+        assert loaded is not None, diagnostics
+        return loaded
+
+    def trip(rt, name):
+        breaker = rt.breakers()[name]
+        for _ in range(breaker.plan.failures):
+            ticket = breaker.admit()
+            breaker.failure(ticket)
+        assert breaker.state == "open"
+
+    async def scenario():
+        live = Live()
+        first = await live.start(plan({"a": "http://127.0.0.1:9", "b": "http://127.0.0.1:9"}))
+        trip(first, "a")
+        trip(first, "b")
+        second = await live.replace(plan({"a": "http://127.0.0.1:9", "b": "http://127.0.0.1:10", "c": "http://127.0.0.1:9"}))
+        assert second.breakers()["a"] is first.breakers()["a"] and second.breakers()["a"].state == "open"
+        assert second.breakers()["b"].state == "closed"  # another host: its count was the old one's
+        assert second.breakers()["c"].state == "closed"
+        third = await live.replace(plan({"a": "http://127.0.0.1:9"}, failures=3))
+        assert third.breakers()["a"].state == "closed"  # other settings: starts afresh
+        assert len(second.breakers()["a"]._listeners) == 1  # kept, not subscribed to the gauge twice
+        await live.stop()
+
+    asyncio.run(scenario())

@@ -2,8 +2,9 @@
 store, opened together and closed together (``async with running(plan) as rt``).
 
 A reload builds a new :class:`Runtime` beside the running one (:func:`open_runtime` with
-``reuse``: the store is kept when its settings did not change) and closes the old one once no
-request uses it any more (:mod:`gateway.runtime.live`)."""
+``reuse``: the store is kept when its settings did not change, a provider's circuit breaker when
+its base URL and breaker settings did not) and closes the old one once no request uses it any
+more (:mod:`gateway.runtime.live`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from ..observe import metrics
-from ..plan import GatewayPlan
+from ..plan import GatewayPlan, ProviderPlan
 from .idempotency import Idempotency, start_idempotency
 from .upstream.breaker import Breaker, GuardedUpstream
 from .upstream.client import TransportFactory, Upstream
@@ -45,8 +46,10 @@ async def open_runtime(plan: GatewayPlan, transport_factory: TransportFactory | 
     same settings (then the store, its purge task and the duty to close it move to the new one).
     Raises the store's error (``StoreError``) with nothing left open.
 
-    A reload starts each provider's circuit breaker afresh (closed): its failures were counted
-    against the previous configuration."""
+    A reload keeps a provider's circuit breaker (its state and its count) when the provider still
+    calls the same ``base_url`` with the same breaker settings: adding a tenant must not make
+    every webhook of a provider that is down wait for its timeout again. A provider whose
+    ``base_url`` or breaker settings changed starts closed: its failures were another host's."""
     rt = Runtime(plan, loop=asyncio.get_running_loop())
     if plan.idempotency is not None:
         if reuse is not None and reuse.owns_store and reuse.plan.idempotency == plan.idempotency:
@@ -60,11 +63,23 @@ async def open_runtime(plan: GatewayPlan, transport_factory: TransportFactory | 
         if provider.breaker is None:
             rt.upstreams[name] = upstream
             continue
-        breaker = Breaker(name, provider.breaker)
-        breaker.subscribe(metrics.set_breaker_state)  # the gauge follows every change
+        breaker = _kept_breaker(reuse, name, provider)
+        if breaker is None:
+            breaker = Breaker(name, provider.breaker)
+            breaker.subscribe(metrics.set_breaker_state)  # the gauge follows every change
         metrics.set_breaker_state(name, breaker.state)
         rt.upstreams[name] = GuardedUpstream(upstream, breaker)
     return rt
+
+
+def _kept_breaker(reuse: Runtime | None, name: str, provider: ProviderPlan) -> Breaker | None:
+    """The running breaker of ``name`` if a reload may keep it (same base URL, same settings):
+    the old and the new Runtime then share it while requests of both run."""
+    old = reuse.upstreams.get(name) if reuse is not None else None
+    if (isinstance(old, GuardedUpstream) and old.breaker.plan == provider.breaker
+            and old.upstream.provider.base_url == provider.base_url):
+        return old.breaker
+    return None
 
 
 async def close_runtime(rt: Runtime) -> None:
