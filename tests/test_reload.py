@@ -145,6 +145,11 @@ def test_ten_reloads_under_load_fail_no_request_and_providers_come_and_go(sandbo
                     assert r.status_code == 200, r.text
                 else:
                     assert (r.status_code, r.json()["error_code"]) == (400, "unknown_provider")
+                # and /schema describes the providers served now
+                doc = httpx.get(f"{server.url}/schema/openapi.json", timeout=30).json()
+                [param] = [p for p in doc["paths"]["/{provider}/gift_card/balance"]["post"]["parameters"]
+                           if p["name"] == "provider"]
+                assert param["schema"]["enum"] == (["extra", "sandbox"] if extra else ["sandbox"])
     finally:
         load.finish()
     assert load.failures == []

@@ -95,15 +95,19 @@ def create_app(plan: GatewayPlan, *, transport_factory: TransportFactory | None 
 
         return webhook
 
+    def serving() -> GatewayPlan:
+        """The plan serving now: the loaded one until startup, then the live one (a reload's)."""
+        return live.current.plan if live.current else plan
+
     webhooks = [route(c.name, template, fixed) for c in contracts.CONTRACTS.values() for template, fixed in c.routes]
 
     @get("/health")
     async def health_() -> Response[bytes]:
-        body = {"status": "ok", "providers": sorted(live.current.plan.providers if live.current else plan.providers)}
+        body = {"status": "ok", "providers": sorted(serving().providers)}
         return Response(msgspec.json.encode(body), media_type=_JSON)
 
     app = Litestar(
-        route_handlers=[*webhooks, health_, *health.routes(live, readiness), *openapi.routes(plan)],
+        route_handlers=[*webhooks, health_, *health.routes(live, readiness), *openapi.routes(serving)],
         lifespan=[lifespan],
         exception_handlers={Exception: _unhandled},
         request_max_body_size=plan.max_body_bytes,

@@ -3,7 +3,8 @@
 Every schema comes from the msgspec types in :mod:`gateway.contracts` (the same types that
 decode requests and validate responses), every path from the contracts' routes, every status
 from what the contracts and the app answer, and the ``provider`` path parameter is an enum of
-the providers this gateway serves: the document cannot drift from what the gateway does.
+the providers this gateway serves now (after a reload, the new plan's): the document cannot
+drift from what the gateway does.
 
 The webhook handlers read raw bytes (admission decodes them), so Litestar's own OpenAPI
 generator would see nothing to describe; the document is built here and served as it is, with
@@ -13,7 +14,7 @@ Litestar's Swagger UI page around it at ``/schema``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 from litestar import Request, Response, get
@@ -127,17 +128,26 @@ def _ref(cls: Any, array: bool = False) -> dict[str, Any]:
     return {"type": "array", "items": ref} if array else ref
 
 
-def routes(plan: GatewayPlan) -> list[Any]:
-    spec = document(plan)
-    spec_json = msgspec.json.encode(spec)
+def routes(current: Callable[[], GatewayPlan]) -> list[Any]:
+    """``/schema`` and ``/schema/openapi.json`` for the plan ``current()`` returns (the one serving
+    now: a reload that adds or removes a provider changes the ``provider`` enum), the document
+    built once per plan."""
+    built: list[Any] = [None, None, b""]  # the plan, its document, the document as JSON
     ui = SwaggerRenderPlugin(path="/schema")
+
+    def spec() -> tuple[dict[str, Any], bytes]:
+        plan = current()
+        if built[0] is not plan:
+            doc = document(plan)
+            built[:] = [plan, doc, msgspec.json.encode(doc)]
+        return built[1], built[2]
 
     @get("/schema/openapi.json", include_in_schema=False)
     async def openapi_json() -> Response[bytes]:
-        return Response(spec_json, media_type="application/vnd.oai.openapi+json")
+        return Response(spec()[1], media_type="application/vnd.oai.openapi+json")
 
     @get("/schema", include_in_schema=False)
     async def openapi_ui(request: Request[Any, Any, Any]) -> Response[bytes]:
-        return Response(ui.render(request, spec), media_type="text/html")
+        return Response(ui.render(request, spec()[0]), media_type="text/html")
 
     return [openapi_json, openapi_ui]
