@@ -286,6 +286,26 @@ def test_a_request_cancelled_while_waiting_closes_its_connection():
     run(handler, body)
 
 
+def test_a_request_cancelled_after_its_answer_leaves_the_connection_to_the_next_request():
+    """A's answer is read and its connection back in the pool; before A's task resumes, B (another
+    webhook) takes that connection and sends, and A's deadline cancels A. A must not close what is
+    now B's: B gets its answer, on the same connection."""
+    async def body(server: Server) -> None:
+        first = asyncio.create_task(server.send())
+        while not server.pool._idle:  # A's answer is in, A has not resumed
+            await asyncio.sleep(0)
+        assert not first.done()
+        first.cancel()
+        async with asyncio.timeout(5):  # (in this task: B sends before A resumes)
+            second = await server.send()  # takes the pooled connection
+        assert (second[0], second[2]) == (200, b'{"ok":true}')
+        assert server.pool.opened == 1 and len(server.pool._idle) == 1
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+    run(keep_answering(), body)
+
+
 def _self_signed(tmp_path) -> tuple[str, str]:
     import datetime as dt
     import ipaddress

@@ -289,10 +289,15 @@ class Pool:
         connection = self._take() or await self._connect(timeout)
         waiter: asyncio.Future[Answer] = self.loop.create_future()
         connection.send(data, waiter, limit, timeout, decode)
+        exchange = connection.exchange
         try:
             return await waiter
         except BaseException:
-            connection.abandon()
+            # Cancelled (a deadline) while the answer was awaited: the connection cannot be reused.
+            # If the answer had come meanwhile, the connection is back in the pool and may already
+            # carry another request: that one's, not to be closed.
+            if connection.exchange is exchange:
+                connection.abandon()
             raise
 
     def _take(self) -> Connection | None:
