@@ -74,13 +74,14 @@ def measure(procs: Processes, tmp: Path, *, mappings: int, rounds: int, venv: Pa
     earlier = installed_venv(tmp / "venv-before", before) if before is not None else None
     many = generate_mappings(tmp / "startup-many", mappings, "http://127.0.0.1:9").parent
     one = generate_mappings(tmp / "startup-one", 1, "http://127.0.0.1:9").parent
-    targets: dict[str, tuple[list[str], Path, str | None]] = {  # name -> argv builder inputs, cwd, ready path
-        f"gateway serve, {mappings} mappings": ([str(gateway)], many, "/health"),
-        "gateway serve, 1 mapping": ([str(gateway)], one, "/health"),
+    # name -> the `gateway` command and the folder of the gateway.yaml it serves; None: the adapter
+    targets: dict[str, tuple[Path, Path] | None] = {
+        f"gateway serve, {mappings} mappings": (gateway, many),
+        "gateway serve, 1 mapping": (gateway, one),
     }
     if earlier is not None:
-        targets[f"gateway serve, {mappings} mappings, earlier checkout `{before.name}`"] = ([str(earlier)], many, "/health")
-    targets["hand-written adapter (Litestar + aiohttp), 1 route"] = ([], ROOT, None)
+        targets[f"gateway serve, {mappings} mappings, earlier checkout `{before.name}`"] = (earlier, many)
+    targets["hand-written adapter (Litestar + aiohttp), 1 route"] = None
     seconds: dict[str, list[float]] = {name: [] for name in targets}
     rss: dict[str, list[int]] = {name: [] for name in targets}
     lint: list[float] = []
@@ -90,14 +91,15 @@ def measure(procs: Processes, tmp: Path, *, mappings: int, rounds: int, venv: Pa
         order = names[r % len(names):] + names[:r % len(names)]
         print(f"startup round {r + 1}/{rounds}", flush=True)
         for name in order:
-            command, folder, ready = targets[name]
             port = free_port()
-            if command:
-                argv = serve_argv(Path(command[0]), folder / "gateway.yaml", port)
+            target = targets[name]
+            if target is None:  # ready once uvicorn accepts: it binds after the app's startup
+                proc = procs.start("startup", uvicorn_argv(ADAPTER, port), cwd=ROOT)
+                seconds[name].append(wait_ready(procs, "startup", port, None, timeout=600))
             else:
-                argv = uvicorn_argv(ADAPTER, port)
-            proc = procs.start("startup", argv, cwd=folder)
-            seconds[name].append(wait_ready(procs, "startup", port, ready, timeout=600))
+                command, folder = target
+                proc = procs.start("startup", serve_argv(command, folder / "gateway.yaml", port), cwd=folder)
+                seconds[name].append(wait_ready(procs, "startup", port, "/health", timeout=600))
             rss[name].append(rss_bytes(proc.pid))
             procs.stop("startup")
         started = time.perf_counter()

@@ -92,11 +92,8 @@ class Upstream:
         self.closed = False
         self.auth = provider.auth.authenticator()
         self.auth.fetched = functools.partial(metrics.token_fetched, provider.name)  # type: ignore[method-assign]
-        try:
-            base = httpx.URL(provider.base_url)
-        except (httpx.InvalidURL, TypeError):
-            base = None
-        self._origin = (base.scheme, base.host, base.port) if base is not None else ("", "", None)
+        base = _parsed(provider.base_url)
+        self._origin = _origin_parts(base)
         self._direct = _Direct.for_(self._transport, client_headers(), self.auth, base)
         self._limit = provider.mapping.max_response_bytes
         # At most `max_connections` requests in flight to the provider; the rest wait here, in
@@ -367,9 +364,17 @@ class _Direct:
         return [pair for pair in items if pair[0].lower() not in FRAMING]
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def _parsed(url: str) -> httpx.URL | None:
     try:
-        parts = httpx.URL(url)
+        return httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
-        return ("", "", None)
-    return (parts.scheme, parts.host, parts.port)
+        return None
+
+
+def _origin_parts(url: httpx.URL | None) -> tuple[str, str, int | None]:
+    """(scheme, host, port) as httpx reads them: whether a URL is on the provider's own origin."""
+    return (url.scheme, url.host, url.port) if url is not None else ("", "", None)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    return _origin_parts(_parsed(url))
